@@ -1,0 +1,95 @@
+/*
+ * tcl_init.c --
+ *
+ *	Package initialisation.  One shared library provides three packages:
+ *
+ *	  spps       the ::spps namespace: the HSM engine face (spps::hsm), the
+ *	             simulated bench (spps::sim), file tools (spps::jdc) and the
+ *	             tool log (spps::log);
+ *	  jobmgr     the Job Manager commands in the global namespace;
+ *	  fpexpress  the FlashPro Express commands in the global namespace.
+ *
+ *	Every command keeps its state in the interpreter (assoc data or
+ *	command client data), so the packages can live in several
+ *	interpreters of one process without sharing anything by accident.
+ */
+
+#include "spps_tcl.h"
+
+/*
+ * The areas of the spps package, initialised in this order.  A new area
+ * adds its init function here.
+ */
+static int (*const sppsAreas[])(Tcl_Interp *) = {
+    SppsLog_Init,
+    NULL
+};
+
+int
+Spps_Init(Tcl_Interp *interp)
+{
+    int i;
+
+#ifdef USE_TCL_STUBS
+    if (Tcl_InitStubs(interp, "8.6", 0) == NULL) {
+	return TCL_ERROR;
+    }
+#endif
+    if (Tcl_CreateNamespace(interp, "::spps", NULL, NULL) == NULL
+	    && Tcl_FindNamespace(interp, "::spps", NULL, 0) == NULL) {
+	return TCL_ERROR;
+    }
+    for (i = 0; sppsAreas[i] != NULL; i++) {
+	if (sppsAreas[i](interp) != TCL_OK) {
+	    return TCL_ERROR;
+	}
+    }
+    return Tcl_PkgProvide(interp, "spps", PACKAGE_VERSION);
+}
+
+/*
+ * Spps_SafeInit --
+ *	spps reads and writes files and state directories: it has nothing to
+ *	offer a safe interpreter, and says so.
+ */
+int
+Spps_SafeInit(Tcl_Interp *interp)
+{
+    Tcl_SetObjResult(interp, Tcl_NewStringObj(
+	    "package spps cannot be loaded into a safe interpreter", -1));
+    return TCL_ERROR;
+}
+
+/* Loads spps first: both command sets stand on it. */
+static int
+RequireSpps(Tcl_Interp *interp)
+{
+#ifdef USE_TCL_STUBS
+    if (Tcl_InitStubs(interp, "8.6", 0) == NULL) {
+	return TCL_ERROR;
+    }
+#endif
+    return Tcl_PkgRequire(interp, "spps", PACKAGE_VERSION, 1) ? TCL_OK : TCL_ERROR;
+}
+
+int
+Jobmgr_Init(Tcl_Interp *interp)
+{
+    if (RequireSpps(interp) != TCL_OK) {
+	return TCL_ERROR;
+    }
+    Tcl_SetObjResult(interp, Tcl_NewStringObj(
+	    "package jobmgr: the Job Manager command set is not built yet", -1));
+    return TCL_ERROR;
+}
+
+int
+Fpexpress_Init(Tcl_Interp *interp)
+{
+    if (RequireSpps(interp) != TCL_OK) {
+	return TCL_ERROR;
+    }
+    Tcl_SetObjResult(interp, Tcl_NewStringObj(
+	    "package fpexpress: the FlashPro Express command set is not built yet", -1));
+    return TCL_ERROR;
+}
