@@ -109,6 +109,26 @@ char *plat_join(const char *dir, const char *name);
 long plat_pid(void);
 
 /*
+ * Mutexes, for the engine's process-wide tables and per-device state.
+ * A PlatMutex must be initialised before use (plat_mutex_init) or be
+ * statically initialised with PLAT_MUTEX_INITIALIZER.
+ */
+#ifdef _WIN32
+typedef struct PlatMutex { void *srw; } PlatMutex;	/* SRWLOCK */
+#define PLAT_MUTEX_INITIALIZER {0}
+#define PLAT_THREAD_LOCAL __declspec(thread)
+#else
+#include <pthread.h>
+typedef struct PlatMutex { pthread_mutex_t m; } PlatMutex;
+#define PLAT_MUTEX_INITIALIZER {PTHREAD_MUTEX_INITIALIZER}
+#define PLAT_THREAD_LOCAL __thread
+#endif
+void plat_mutex_init(PlatMutex *mutex);
+void plat_mutex_lock(PlatMutex *mutex);
+void plat_mutex_unlock(PlatMutex *mutex);
+void plat_mutex_destroy(PlatMutex *mutex);
+
+/*
  * Fault injection for crash tests.  When the environment variable
  * SPPS_FAULT is "crash-at-sync:N", the process exits abruptly (as in a
  * power cut of the process) just before its Nth durability step (each

@@ -508,3 +508,27 @@ plat_pid(void)
 {
     return (long) getpid();
 }
+
+void
+plat_mutex_init(PlatMutex *mutex)
+{
+    pthread_mutex_init(&mutex->m, NULL);
+}
+
+void
+plat_mutex_lock(PlatMutex *mutex)
+{
+    pthread_mutex_lock(&mutex->m);
+}
+
+void
+plat_mutex_unlock(PlatMutex *mutex)
+{
+    pthread_mutex_unlock(&mutex->m);
+}
+
+void
+plat_mutex_destroy(PlatMutex *mutex)
+{
+    pthread_mutex_destroy(&mutex->m);
+}
