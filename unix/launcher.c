@@ -758,6 +758,8 @@ ParseToolArgs(int argc, ArgChar **argv)
  *	(interactive shell, or a plain script as tclsh runs it).
  */
 #ifdef _WIN32
+int wmain(int argc, wchar_t *argv[]);
+
 int
 wmain(int argc, wchar_t *argv[])
 #else
