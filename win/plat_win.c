@@ -144,7 +144,8 @@ Fail(PlatError *err, DWORD winErr, const char *fmt, ...)
 static wchar_t *
 Widen(const char *path)
 {
-    int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, path, -1, NULL, 0);
+    int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, path, -1,
+	    NULL, 0);
     wchar_t *wide, *full, *out;
     const wchar_t *prefix, *rest;
     DWORD fullLen;
@@ -278,6 +279,11 @@ DirName(const char *path)
     return dir;
 }
 
+/*
+ * plat_fault_point --
+ *	the SPPS_FAULT crash injection (plat.h): TerminateProcess, as
+ *	abrupt as a power cut of the process.
+ */
 void
 plat_fault_point(const char *what)
 {
@@ -320,6 +326,11 @@ WriteAll(HANDLE h, const void *data, size_t len)
     return TRUE;
 }
 
+/*
+ * plat_sync_dir --
+ *	opens the directory and flushes it where the volume allows (see
+ *	below).
+ */
 int
 plat_sync_dir(const char *dir, PlatError *err)
 {
@@ -355,6 +366,11 @@ plat_sync_dir(const char *dir, PlatError *err)
     return 0;
 }
 
+/*
+ * plat_write_file_durable --
+ *	temporary file, FlushFileBuffers, MoveFileExW with write-through,
+ *	directory sync.
+ */
 int
 plat_write_file_durable(const char *path, const void *data, size_t len,
 	int mode, PlatError *err)
@@ -436,6 +452,11 @@ plat_write_file_durable(const char *path, const void *data, size_t len,
     return -1;
 }
 
+/*
+ * plat_read_file --
+ *	the whole file, refusing directories, devices and files over
+ *	maxLen.
+ */
 int
 plat_read_file(const char *path, size_t maxLen, uint8_t **data, size_t *len,
 	PlatError *err)
@@ -470,7 +491,8 @@ plat_read_file(const char *path, size_t maxLen, uint8_t **data, size_t *len,
 	CloseHandle(h);
 	return Fail(err, 0, "%s is not a regular file", path);
     }
-    if (size.QuadPart < 0 || (unsigned long long) size.QuadPart > (unsigned long long) maxLen) {
+    if (size.QuadPart < 0
+	    || (unsigned long long) size.QuadPart > (unsigned long long) maxLen) {
 	CloseHandle(h);
 	return Fail(err, 0, "%s is too large (%lld bytes, at most %zu allowed)",
 		path, (long long) size.QuadPart, maxLen);
@@ -524,12 +546,14 @@ Attributes(const char *path)
     return attr;
 }
 
+/* plat_file_exists -- 1 if path exists (any type). */
 int
 plat_file_exists(const char *path)
 {
     return Attributes(path) != INVALID_FILE_ATTRIBUTES;
 }
 
+/* plat_is_dir -- 1 if path is a directory. */
 int
 plat_is_dir(const char *path)
 {
@@ -564,6 +588,11 @@ RootLength(const char *path)
     return IS_SEP(path[0]) ? 1 : 0;
 }
 
+/*
+ * plat_mkdirs --
+ *	creates each missing component after the root, owner-only for mode
+ *	0700.
+ */
 int
 plat_mkdirs(const char *dir, int mode, PlatError *err)
 {
@@ -609,6 +638,11 @@ plat_mkdirs(const char *dir, int mode, PlatError *err)
     return 0;
 }
 
+/*
+ * plat_remove --
+ *	DeleteFileW; a read-only file is made writable first, as POSIX
+ *	would not care.
+ */
 int
 plat_remove(const char *path, PlatError *err)
 {
@@ -640,6 +674,11 @@ plat_remove(const char *path, PlatError *err)
     return 0;
 }
 
+/*
+ * plat_remove_tree --
+ *	depth first; a junction or directory symlink is removed, never
+ *	followed.
+ */
 int
 plat_remove_tree(const char *dir, PlatError *err)
 {
@@ -695,6 +734,10 @@ CompareNames(const void *a, const void *b)
     return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
+/*
+ * plat_list_dir --
+ *	FindFirstFileExW over dir\\*, names in UTF-8, sorted bytewise.
+ */
 int
 plat_list_dir(const char *dir, char ***names, PlatError *err)
 {
@@ -774,6 +817,7 @@ plat_list_dir(const char *dir, char ***names, PlatError *err)
     return Fail(err, ERROR_NOT_ENOUGH_MEMORY, "cannot read directory %s", dir);
 }
 
+/* plat_free_list -- frees a plat_list_dir result. */
 void
 plat_free_list(char **names)
 {
@@ -831,18 +875,21 @@ TakeLock(const char *path, int failNow, PlatLock *lock, PlatError *err)
     return 0;
 }
 
+/* plat_lock_exclusive -- waits for the lock. */
 int
 plat_lock_exclusive(const char *path, PlatLock *lock, PlatError *err)
 {
     return TakeLock(path, 0, lock, err);
 }
 
+/* plat_lock_try -- returns 1 at once if another handle holds the lock. */
 int
 plat_lock_try(const char *path, PlatLock *lock, PlatError *err)
 {
     return TakeLock(path, 1, lock, err);
 }
 
+/* plat_unlock -- releases the lock and closes its handle. */
 void
 plat_unlock(PlatLock *lock)
 {
@@ -881,6 +928,10 @@ GetEnv(const wchar_t *name)
     return value;
 }
 
+/*
+ * plat_home_dir --
+ *	HOME, else HOMEDRIVE+HOMEPATH, else USERPROFILE (as Tcl finds ~).
+ */
 char *
 plat_home_dir(void)
 {
@@ -906,6 +957,7 @@ plat_home_dir(void)
     return home != NULL ? home : GetEnv(L"USERPROFILE");
 }
 
+/* plat_spps_home -- SPPS_HOME, else <home>/.spps. */
 char *
 plat_spps_home(void)
 {
@@ -924,6 +976,7 @@ plat_spps_home(void)
     return dir;
 }
 
+/* plat_join -- dir/name, with no doubled separator. */
 char *
 plat_join(const char *dir, const char *name)
 {
@@ -941,30 +994,35 @@ plat_join(const char *dir, const char *name)
     return path;
 }
 
+/* plat_pid -- GetCurrentProcessId. */
 long
 plat_pid(void)
 {
     return (long) GetCurrentProcessId();
 }
 
+/* plat_mutex_init -- an SRW lock in the PlatMutex. */
 void
 plat_mutex_init(PlatMutex *mutex)
 {
     InitializeSRWLock((PSRWLOCK) &mutex->srw);
 }
 
+/* plat_mutex_lock -- exclusive acquire. */
 void
 plat_mutex_lock(PlatMutex *mutex)
 {
     AcquireSRWLockExclusive((PSRWLOCK) &mutex->srw);
 }
 
+/* plat_mutex_unlock -- exclusive release. */
 void
 plat_mutex_unlock(PlatMutex *mutex)
 {
     ReleaseSRWLockExclusive((PSRWLOCK) &mutex->srw);
 }
 
+/* plat_mutex_destroy -- nothing to free. */
 void
 plat_mutex_destroy(PlatMutex *mutex)
 {
