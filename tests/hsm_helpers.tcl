@@ -1,0 +1,135 @@
+# hsm_helpers.tcl --
+#
+#	Shared by the tests/hsm*.test files (after common.tcl): fixtures that
+#	open an HSM with a key store and its services, key import under the
+#	root KEK, the reader of the known-answer files in tests/data, and a
+#	runner for child tclsh processes.
+
+# The tool log is checked through [spps::log lines]; keep it off stdout.
+spps::log configure -echo {}
+
+# hsmOpen NAME ?-id ID? ?-nonce N? ?-max N? --
+#	A fresh HSM in [testdir NAME] with a session and a created key store,
+#	and every service.  Sets the globals s, ks, km, cipher, sg, sv, rng,
+#	hash, mac, ds and hsmDir; returns the session.
+proc hsmOpen {name args} {
+    array set o {-id 1 -nonce 1234 -max {}}
+    array set o $args
+    set ::hsmDir [testdir $name]
+    set ::s [spps::hsm open_session -dir $::hsmDir]
+    set extra {}
+    if {$o(-max) ne ""} {
+        lappend extra -max_updates_number $o(-max)
+    }
+    set ::ks [$::s open_key_store_service -key_store_identifier $o(-id) \
+                  -authentication_nonce $o(-nonce) -create {*}$extra]
+    set ::km [$::ks open_key_management_service]
+    set ::cipher [$::ks open_cipher_service]
+    set ::sg [$::ks open_signature_generation_service]
+    set ::mac [$::ks open_mac_service]
+    set ::ds [$::ks open_data_storage_service]
+    set ::sv [$::s open_signature_verification_service]
+    set ::rng [$::s open_rng_service]
+    set ::hash [$::s open_hash_service]
+    return $::s
+}
+
+# hsmClose -- closes every session the test file left open.
+proc hsmClose {} {
+    foreach cmd [info commands ::spps::hsm::session*] {
+        $cmd close
+    }
+    spps::log clear
+}
+
+# hsmImport KM SESSION KEYTYPE KEY ?manage_key options? --
+#	Imports KEY (bytes) wrapped under the session's root KEK, as the key
+#	owner would; returns its key identifier.
+proc hsmImport {km session keyType key args} {
+    set kek [$session export_root_key_encryption_key]
+    set wrapped [spps::hsm wrap_key -kek $kek -key $key]
+    dict get [$km manage_key -key_type $keyType -part_unique_root_kek \
+                  -input_data $wrapped {*}$args] key_identifier
+}
+
+# aesKeyType BYTES -- the AES key type of a key of that length.
+proc aesKeyType {key} {
+    return AES_[expr {8 * [string length $key]}]
+}
+
+# katRead FILE --
+#	The vectors of a known-answer file of tests/data: a list of dicts, one
+#	per "[name]" section, its "field = hex" lines as fields (hex decoded),
+#	"expect" kept as text, and "name".  Lines starting with # are comments.
+proc katRead {file} {
+    set vectors {}
+    set cur {}
+    set f [open $file r]
+    set lineNo 0
+    while {[gets $f line] >= 0} {
+        incr lineNo
+        set line [string trim $line]
+        if {$line eq "" || [string index $line 0] eq "#"} {
+            continue
+        }
+        if {[regexp {^\[(.+)\]$} $line -> name]} {
+            if {[dict size $cur]} {
+                lappend vectors $cur
+            }
+            set cur [dict create name $name]
+            continue
+        }
+        if {![regexp {^([A-Za-z0-9_]+)\s*=\s*(.*)$} $line -> field value]} {
+            close $f
+            error "$file:$lineNo: not a \"field = value\" line: $line"
+        }
+        if {$field in {expect algo scheme curve key_type mode}} {
+            dict set cur $field [string trim $value]
+        } else {
+            dict set cur $field [unhex $value]
+        }
+    }
+    close $f
+    if {[dict size $cur]} {
+        lappend vectors $cur
+    }
+    return $vectors
+}
+
+# The directory of the known-answer files.
+set ::katDir [file join [file dirname [file normalize [info script]]] data]
+
+# childTclsh SCRIPT ?env pairs? --
+#	Runs SCRIPT in a child tclsh that loads the same build (TCLLIBPATH
+#	and SPPS_BUILD_DIR are inherited) with extra environment variables;
+#	returns {exitCode output}.
+proc childTclsh {script args} {
+    set f [makeFile $script child-[incr ::childCount].tcl]
+    set saved {}
+    foreach {k v} $args {
+        if {[info exists ::env($k)]} {
+            lappend saved $k $::env($k)
+        } else {
+            lappend saved $k {}
+        }
+        set ::env($k) $v
+    }
+    set code [catch {exec [info nameofexecutable] $f 2>@1} out opts]
+    foreach {k v} $saved {
+        if {$v eq ""} {
+            unset -nocomplain ::env($k)
+        } else {
+            set ::env($k) $v
+        }
+    }
+    removeFile $f
+    if {$code} {
+        set ec [dict get $opts -errorcode]
+        if {[lindex $ec 0] eq "CHILDSTATUS"} {
+            return [list [lindex $ec 2] $out]
+        }
+        return [list -1 $out]
+    }
+    return [list 0 $out]
+}
+set ::childCount 0
