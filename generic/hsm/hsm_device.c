@@ -1188,10 +1188,15 @@ hsm_device_read_object(HsmDevice *dev, int kind, uint32_t storeId,
 	    got = (got << 8) | file[16 + i];
 	}
 	free(file);
-	if (got != version) {
+	if (got < version) {
 	    return hsm_fail(bad, "file %s in %s carries version %llu, the "
 		    "manifest says %llu: an older copy was put back "
 		    "(rollback refused)", rel, dev->dir,
+		    (unsigned long long) got, (unsigned long long) version);
+	}
+	if (got != version) {
+	    return hsm_fail(bad, "file %s in %s carries version %llu, the "
+		    "manifest says %llu: the file was altered", rel, dev->dir,
 		    (unsigned long long) got, (unsigned long long) version);
 	}
 	return hsm_fail(bad, "file %s in %s is not the object the manifest "
@@ -1293,10 +1298,12 @@ ReadOtp(HsmDevice *dev, uint64_t *counter, uint64_t *generation)
     }
     if (len != OTP_LEN || memcmp(file, OTP_MAGIC, 4) != 0
 	    || file[4] != FORMAT_VERSION || file[5] != 0) {
+	int magic = len >= 4 && memcmp(file, OTP_MAGIC, 4) == 0;
+
 	free(file);
 	return hsm_fail(HSM_NVM_ERROR, "file otp in %s is not an otp file "
-		"of this engine (%zu bytes, %d expected)", dev->dir, len,
-		OTP_LEN);
+		"of this engine (%zu bytes, %d expected, %s)", dev->dir, len,
+		OTP_LEN, magic ? "bad header" : "bad magic");
     }
     if (OtpMac(dev, file, mac) != 0) {
 	free(file);

@@ -70,7 +70,7 @@ Session(const char *dir)
 
     memset(&a, 0, sizeof(a));
     err = hsm_spps_open_session_at(dir, &a, &h);
-    if (err != HSM_NO_ERROR) {
+    if (err != HSM_NO_ERROR && getenv("HSM_TEST_VERBOSE")) {
 	fprintf(stderr, "open session %s: %s: %s\n", dir,
 		hsm_spps_err_name(err), hsm_spps_last_error());
     }
