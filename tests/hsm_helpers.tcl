@@ -59,8 +59,9 @@ proc aesKeyType {key} {
 
 # katRead FILE --
 #	The vectors of a known-answer file of tests/data: a list of dicts, one
-#	per "[name]" section, its "field = hex" lines as fields (hex decoded),
-#	"expect" kept as text, and "name".  Lines starting with # are comments.
+#	per "[name]" section, with its "field = value" lines as fields (values
+#	as written: hex, or a name such as "p256") and "name".  Lines starting
+#	with # are comments.
 proc katRead {file} {
     set vectors {}
     set cur {}
@@ -83,11 +84,7 @@ proc katRead {file} {
             close $f
             error "$file:$lineNo: not a \"field = value\" line: $line"
         }
-        if {$field in {expect algo scheme curve key_type mode}} {
-            dict set cur $field [string trim $value]
-        } else {
-            dict set cur $field [unhex $value]
-        }
+        dict set cur $field $value
     }
     close $f
     if {[dict size $cur]} {
@@ -99,37 +96,46 @@ proc katRead {file} {
 # The directory of the known-answer files.
 set ::katDir [file join [file dirname [file normalize [info script]]] data]
 
-# childTclsh SCRIPT ?env pairs? --
-#	Runs SCRIPT in a child tclsh that loads the same build (TCLLIBPATH
-#	and SPPS_BUILD_DIR are inherited) with extra environment variables;
-#	returns {exitCode output}.
+# childTclsh SCRIPT ?NAME VALUE ...? --
+#	Runs SCRIPT in a child tclsh; see childRun.
 proc childTclsh {script args} {
-    set f [makeFile $script child-[incr ::childCount].tcl]
+    set f [makeFile $script child-[pid]-[incr ::childCount].tcl]
+    try {
+        childRun $f {*}$args
+    } finally {
+        removeFile $f
+    }
+}
+set ::childCount 0
+
+# childRun FILE ?NAME VALUE ...? --
+#	Runs the script FILE in a child tclsh that loads the same build
+#	(TCLLIBPATH and SPPS_BUILD_DIR are inherited), with the environment
+#	variables NAME set to VALUE (unset if VALUE is empty).  Returns
+#	{exitCode output}, output being stdout and stderr together.
+proc childRun {file args} {
     set saved {}
     foreach {k v} $args {
-        if {[info exists ::env($k)]} {
-            lappend saved $k $::env($k)
-        } else {
-            lappend saved $k {}
-        }
-        set ::env($k) $v
-    }
-    set code [catch {exec [info nameofexecutable] $f 2>@1} out opts]
-    foreach {k v} $saved {
+        lappend saved $k [array get ::env $k]
         if {$v eq ""} {
             unset -nocomplain ::env($k)
         } else {
             set ::env($k) $v
         }
     }
-    removeFile $f
+    set code [catch {exec [info nameofexecutable] $file 2>@1} out opts]
+    foreach {k v} $saved {
+        unset -nocomplain ::env($k)
+        array set ::env $v
+    }
     if {$code} {
         set ec [dict get $opts -errorcode]
         if {[lindex $ec 0] eq "CHILDSTATUS"} {
+            # exec adds its own line about the exit status.
+            regsub {\n?child process exited abnormally$} $out {} out
             return [list [lindex $ec 2] $out]
         }
         return [list -1 $out]
     }
     return [list 0 $out]
 }
-set ::childCount 0
