@@ -28,6 +28,7 @@
 #define GROUP_OVERHEAD 4
 
 static void FreeGroup(HsmKeyStore *ks, HsmGroup *g);
+static hsm_err_t SyncGroup(HsmKeyStore *ks, HsmGroup *g);
 
 /* ------------------------------------------------------------------ */
 /* Keys                                                                 */
@@ -736,15 +737,26 @@ hsm_keystore_find(HsmKeyStore *ks, uint32_t keyId, HsmKey **key,
 	}
 	s = hsm_manifest_store(dev->manifest, ks->id);
 	number = s ? hsm_manifest_key_group(s, keyId) : -1;
-	if (number < 0 || ks->groups[number] != NULL) {
+	if (number < 0) {
 	    return hsm_fail(HSM_UNKNOWN_ID, "key 0x%08x is not in key store "
 		    "%u", (unsigned) keyId, (unsigned) ks->id);
 	}
-	if ((err = GetGroup(ks, (uint16_t) number, 0, -1, &g))
+	if ((g = ks->groups[number]) != NULL) {
+	    /* In memory but older than the NVM (or deleted here). */
+	    g->pinSerial = dev->opSerial;
+	    if ((err = SyncGroup(ks, g)) != HSM_NO_ERROR) {
+		return err;
+	    }
+	    if ((k = TableFind(ks, keyId)) == NULL) {
+		return hsm_fail(HSM_UNKNOWN_ID, "key 0x%08x of key store %u "
+			"was deleted by this service (not yet written)",
+			(unsigned) keyId, (unsigned) ks->id);
+	    }
+	} else if ((err = GetGroup(ks, (uint16_t) number, 0, -1, &g))
 		!= HSM_NO_ERROR) {
 	    return err;
 	}
-	if ((k = TableFind(ks, keyId)) == NULL) {
+	if (k == NULL && (k = TableFind(ks, keyId)) == NULL) {
 	    return hsm_fail(HSM_KEY_STORE_ERROR, "key 0x%08x is listed in "
 		    "key group %d of key store %u but is not in its file",
 		    (unsigned) keyId, number, (unsigned) ks->id);
@@ -1038,12 +1050,112 @@ hsm_keystore_commit(HsmKeyStore *ks, HsmManifest *next,
 /*
  *----------------------------------------------------------------------
  *
+ * SyncGroup --
+ *	Brings a cached group up to the version the NVM now has (another
+ *	service or process wrote it since it was read), NVM lock held: the
+ *	NVM's keys, except those this service changed (its version stays)
+ *	or deleted (they stay deleted).  Its pending changes stay pending.
+ *	HSM_ID_CONFLICT if a key this service created has an id the NVM
+ *	gives to another key; nothing changes on failure.
+ *
+ *----------------------------------------------------------------------
+ */
+
+static hsm_err_t
+SyncGroup(HsmKeyStore *ks, HsmGroup *g)
+{
+    HsmDevice *dev = ks->device;
+    const HsmManStore *s = hsm_manifest_store(dev->manifest, ks->id);
+    const HsmManGroup *mg = s ? hsm_manifest_group(s, g->number) : NULL;
+    HsmKey **disk = NULL, **merged = NULL;
+    size_t nDisk = 0, nMerged = 0, i, j, bytes = GROUP_OVERHEAD;
+    hsm_err_t err = HSM_NO_ERROR;
+
+    if (g->transient || (mg ? mg->version : 0) == g->version) {
+	return HSM_NO_ERROR;
+    }
+    if (mg != NULL && (err = ReadGroup(ks, mg, &disk, &nDisk))
+	    != HSM_NO_ERROR) {
+	return err;
+    }
+    if ((merged = calloc(nDisk + g->nKeys + 1, sizeof(HsmKey *))) == NULL) {
+	err = hsm_fail(HSM_OUT_OF_MEMORY, "no memory to read key group %u",
+		g->number);
+	goto done;
+    }
+    for (i = 0; i < nDisk; i++) {
+	HsmKey *other = TableFind(ks, disk[i]->id);
+
+	if (IdSetHas(&g->created, disk[i]->id)
+		|| (other != NULL && other->group != g->number)) {
+	    err = hsm_fail(HSM_ID_CONFLICT, "key 0x%08x of this service has "
+		    "the id another service or process gave a key of key "
+		    "group %u of key store %u", (unsigned) disk[i]->id,
+		    g->number, (unsigned) ks->id);
+	    goto done;
+	}
+    }
+    /* This service's changed keys, then the NVM's others. */
+    for (i = 0; i < g->nKeys; i++) {
+	if (IdSetHas(&g->changed, g->keys[i]->id)) {
+	    merged[nMerged++] = g->keys[i];
+	    bytes += KeyBytes(g->keys[i]);
+	}
+    }
+    for (i = 0; i < nDisk; i++) {
+	if (!IdSetHas(&g->changed, disk[i]->id)
+		&& !IdSetHas(&g->deleted, disk[i]->id)) {
+	    merged[nMerged++] = disk[i];
+	    bytes += KeyBytes(disk[i]);
+	}
+    }
+    if (bytes > HSM_GROUP_MAX_BYTES) {
+	err = hsm_fail(HSM_OUT_OF_MEMORY, "key group %u of key store %u is "
+		"full: with the keys others wrote to it, its key material "
+		"takes %zu bytes, at most %d are allowed", g->number,
+		(unsigned) ks->id, bytes, HSM_GROUP_MAX_BYTES);
+	goto done;
+    }
+
+    /* Install: the old image goes, except the changed keys. */
+    for (i = 0; i < g->nKeys; i++) {
+	TableRemove(ks, g->keys[i]->id);
+	if (!IdSetHas(&g->changed, g->keys[i]->id)) {
+	    hsm_keystore_free_key(g->keys[i]);
+	}
+    }
+    free(g->keys);
+    g->keys = merged;
+    g->nKeys = g->room = nMerged;
+    g->bytes = bytes;
+    merged = NULL;
+    for (i = 0; i < g->nKeys; i++) {
+	g->keys[i]->group = g->number;
+	TableAdd(ks, g->keys[i]);	/* cannot fail: the table had room */
+	for (j = 0; j < nDisk; j++) {
+	    if (disk[j] == g->keys[i]) {
+		disk[j] = NULL;
+	    }
+	}
+    }
+    g->version = mg ? mg->version : 0;
+
+  done:
+    free(merged);
+    if (disk != NULL) {
+	FreeKeyList(disk, nDisk);
+    }
+    return err;
+}
+
+/*
+ *----------------------------------------------------------------------
+ *
  * hsm_keystore_write_group --
- *	The strict write of a group: merges this service's changes onto the
- *	newest version in the NVM (keys it created or updated win, keys it
- *	deleted go, the others are the NVM's), writes the result through the
- *	commit protocol, and makes it the group's memory image.  Transient
- *	groups are never written.
+ *	The strict write of a group: first brought up to the NVM's version
+ *	(SyncGroup: keys this service created or updated win, keys it
+ *	deleted go, the others are the NVM's), then written through the
+ *	commit protocol.  Transient groups are never written.
  *
  *----------------------------------------------------------------------
  */
@@ -1053,188 +1165,82 @@ hsm_keystore_write_group(HsmKeyStore *ks, HsmGroup *g)
 {
     HsmDevice *dev = ks->device;
     const HsmManStore *s;
-    const HsmManGroup *mg = NULL;
-    HsmKey **disk = NULL, **final = NULL;
-    size_t nDisk = 0, nFinal = 0, i, bytes = GROUP_OVERHEAD;
     uint32_t *ids = NULL;
     HsmManifest *next;
     HsmNvmWrite w;
     HsmBuf b;
-    hsm_err_t err, result;
+    hsm_err_t err;
+    size_t i;
 
     if (g->transient) {
 	return HSM_NO_ERROR;
     }
+    g->pinSerial = dev->opSerial;
     if ((err = hsm_device_nvm_begin(dev)) != HSM_NO_ERROR) {
 	return err;
     }
-    if ((s = hsm_manifest_store(dev->manifest, ks->id)) != NULL) {
-	if (s->nonce != ks->nonce) {
-	    return hsm_fail(HSM_KEY_STORE_CONFLICT, "key store %u was created "
-		    "by another service or process with another "
-		    "authentication nonce before this one was written",
-		    (unsigned) ks->id);
-	}
-	mg = hsm_manifest_group(s, g->number);
+    if ((s = hsm_manifest_store(dev->manifest, ks->id)) != NULL
+	    && s->nonce != ks->nonce) {
+	return hsm_fail(HSM_KEY_STORE_CONFLICT, "key store %u was created "
+		"by another service or process with another authentication "
+		"nonce before this one was written", (unsigned) ks->id);
     }
-    if ((mg ? mg->version : 0) != g->version && mg != NULL) {
-	if ((err = ReadGroup(ks, mg, &disk, &nDisk)) != HSM_NO_ERROR) {
-	    return err;
-	}
-    }
-    final = calloc(nDisk + g->nKeys + 1, sizeof(HsmKey *));
-    ids = calloc(nDisk + g->nKeys + 1, sizeof(uint32_t));
-    if (final == NULL || ids == NULL) {
-	err = hsm_fail(HSM_OUT_OF_MEMORY, "no memory to write key group %u",
-		g->number);
-	goto done;
-    }
-    if (disk == NULL) {
-	for (i = 0; i < g->nKeys; i++) {
-	    final[nFinal++] = g->keys[i];
-	}
-    } else {
-	/* Merge: the NVM's keys, with ours where we changed them. */
-	for (i = 0; i < nDisk; i++) {
-	    uint32_t id = disk[i]->id;
-
-	    if (IdSetHas(&g->created, id)) {
-		err = hsm_fail(HSM_ID_CONFLICT, "key 0x%08x created by this "
-			"service was also created in key group %u of key store "
-			"%u by another service or process", (unsigned) id,
-			g->number, (unsigned) ks->id);
-		goto done;
-	    }
-	    if (IdSetHas(&g->deleted, id)) {
-		continue;
-	    }
-	    if (IdSetHas(&g->changed, id)) {
-		long at = GroupIndex(g, id);
-
-		if (at >= 0) {
-		    final[nFinal++] = g->keys[at];
-		}
-		continue;
-	    }
-	    final[nFinal++] = disk[i];
-	    disk[i] = NULL;
-	}
-	for (i = 0; i < g->nKeys; i++) {
-	    size_t j;
-	    int present = 0;
-
-	    if (!IdSetHas(&g->changed, g->keys[i]->id)) {
-		continue;
-	    }
-	    for (j = 0; j < nFinal; j++) {
-		if (final[j] == g->keys[i]) {
-		    present = 1;
-		}
-	    }
-	    if (!present) {
-		final[nFinal++] = g->keys[i];
-	    }
-	}
+    if ((err = SyncGroup(ks, g)) != HSM_NO_ERROR) {
+	return err;
     }
     /* Keys created here must not have been given to another group. */
-    if (s != NULL) {
-	for (i = 0; i < g->created.n; i++) {
-	    int in = hsm_manifest_key_group(s, g->created.ids[i]);
+    for (i = 0; s != NULL && i < g->created.n; i++) {
+	int in = hsm_manifest_key_group(s, g->created.ids[i]);
 
-	    if (in >= 0 && in != g->number) {
-		err = hsm_fail(HSM_ID_CONFLICT, "key 0x%08x created by this "
-			"service is in key group %d of key store %u in the NVM",
-			(unsigned) g->created.ids[i], in, (unsigned) ks->id);
-		goto done;
-	    }
+	if (in >= 0 && in != g->number) {
+	    return hsm_fail(HSM_ID_CONFLICT, "key 0x%08x created by this "
+		    "service is in key group %d of key store %u in the NVM",
+		    (unsigned) g->created.ids[i], in, (unsigned) ks->id);
 	}
     }
-    for (i = 0; i < nFinal; i++) {
-	ids[i] = final[i]->id;
-	bytes += KeyBytes(final[i]);
-    }
-    if (bytes > HSM_GROUP_MAX_BYTES) {
-	err = hsm_fail(HSM_OUT_OF_MEMORY, "key group %u of key store %u is "
-		"full: merged with the NVM its key material takes %zu bytes, "
-		"at most %d are allowed", g->number, (unsigned) ks->id, bytes,
-		HSM_GROUP_MAX_BYTES);
-	goto done;
-    }
-
-    if ((next = hsm_manifest_copy(dev->manifest)) == NULL) {
-	err = hsm_fail(HSM_OUT_OF_MEMORY, "no memory to write key group %u",
+    if ((ids = calloc(g->nKeys + 1, sizeof(uint32_t))) == NULL
+	    || (next = hsm_manifest_copy(dev->manifest)) == NULL) {
+	free(ids);
+	return hsm_fail(HSM_OUT_OF_MEMORY, "no memory to write key group %u",
 		g->number);
-	goto done;
     }
-    if ((err = hsm_keystore_persist(ks, next)) != HSM_NO_ERROR) {
+    for (i = 0; i < g->nKeys; i++) {
+	ids[i] = g->keys[i]->id;
+    }
+    if ((err = hsm_keystore_persist(ks, next)) != HSM_NO_ERROR
+	    || hsm_manifest_set_group(hsm_manifest_store(next, ks->id),
+		    g->number, ids, (uint32_t) g->nKeys) != 0) {
+	free(ids);
 	hsm_manifest_free(next);
-	goto done;
+	return err ? err : hsm_fail(HSM_OUT_OF_MEMORY, "no memory to write "
+		"key group %u", g->number);
     }
-    if (hsm_manifest_set_group(hsm_manifest_store(next, ks->id), g->number,
-	    ids, (uint32_t) nFinal) != 0) {
-	hsm_manifest_free(next);
-	err = hsm_fail(HSM_OUT_OF_MEMORY, "no memory to write key group %u",
-		g->number);
-	goto done;
-    }
+    free(ids);
     hsm_buf_init(&b, 1);
-    SerializeKeys(final, nFinal, &b);
+    SerializeKeys(g->keys, g->nKeys, &b);
     if (b.failed) {
 	hsm_manifest_free(next);
-	err = hsm_fail(HSM_OUT_OF_MEMORY, "no memory to write key group %u",
+	return hsm_fail(HSM_OUT_OF_MEMORY, "no memory to write key group %u",
 		g->number);
-	goto done;
     }
     memset(&w, 0, sizeof(w));
     w.kind = HSM_OBJ_GROUP;
     w.storeId = ks->id;
     w.objId = g->number;
-    w.data = nFinal > 0 ? b.data : NULL;
+    w.data = g->nKeys > 0 ? b.data : NULL;
     w.len = b.len;
-    result = hsm_keystore_commit(ks, next, &w, 1);
+    err = hsm_keystore_commit(ks, next, &w, 1);
     hsm_buf_free(&b);
-    if (result != HSM_NO_ERROR && result != HSM_KEY_STORE_COUNTER) {
-	err = result;
-	goto done;
+    if (err != HSM_NO_ERROR && err != HSM_KEY_STORE_COUNTER) {
+	return err;
     }
-
-    /* The merged set becomes the group's image. */
-    for (i = 0; i < g->nKeys; i++) {
-	size_t j;
-	int kept = 0;
-
-	for (j = 0; j < nFinal; j++) {
-	    if (final[j] == g->keys[i]) {
-		kept = 1;
-	    }
-	}
-	TableRemove(ks, g->keys[i]->id);
-	if (!kept) {
-	    hsm_keystore_free_key(g->keys[i]);
-	}
-    }
-    free(g->keys);
-    g->keys = final;
-    g->nKeys = g->room = nFinal;
-    g->bytes = bytes;
-    final = NULL;
-    for (i = 0; i < g->nKeys; i++) {
-	g->keys[i]->group = g->number;
-	TableAdd(ks, g->keys[i]);	/* cannot fail: it held more before */
-    }
-    g->version = nFinal > 0 ? dev->generation : 0;
+    g->version = g->nKeys > 0 ? dev->generation : 0;
     g->dirty = 0;
     IdSetFree(&g->changed);
     IdSetFree(&g->created);
     IdSetFree(&g->deleted);
-    err = result;
-
-  done:
-    if (disk != NULL) {
-	FreeKeyList(disk, nDisk);
-    }
-    free(final);
-    free(ids);
+    /* Other services' images of the group are now out of date. */
+    hsm_keystore_invalidate(dev);
     return err;
 }
 
@@ -1242,10 +1248,11 @@ hsm_keystore_write_group(HsmKeyStore *ks, HsmGroup *g)
  *----------------------------------------------------------------------
  *
  * hsm_keystore_invalidate --
- *	After the view of the NVM changed (another process committed):
- *	drops the cached clean groups whose NVM version is no longer the one
- *	they were read from, unless locked or in use (those are merged at
- *	their next write).
+ *	After the NVM changed (a commit of this process, or of another one
+ *	seen by a refresh): each cached group whose NVM version is no longer
+ *	the one it holds is dropped if clean and unlocked, else brought up
+ *	to date (SyncGroup; a failure leaves it as it is, to be reported by
+ *	its next write).  Groups the current operation uses are left to it.
  *
  *----------------------------------------------------------------------
  */
@@ -1253,24 +1260,21 @@ hsm_keystore_write_group(HsmKeyStore *ks, HsmGroup *g)
 void
 hsm_keystore_invalidate(HsmDevice *dev)
 {
-    HsmKeyStore *ks;
+    HsmGroup *g, *next;
 
-    for (ks = dev->stores; ks != NULL; ks = ks->next) {
-	const HsmManStore *s = hsm_manifest_store(dev->manifest, ks->id);
-	int i;
+    for (g = dev->cacheHead; g != NULL; g = next) {
+	const HsmManStore *s = hsm_manifest_store(dev->manifest, g->ks->id);
+	const HsmManGroup *mg = s ? hsm_manifest_group(s, g->number) : NULL;
 
-	for (i = 0; i <= (int) HSM_MAX_KEY_GROUP; i++) {
-	    HsmGroup *g = ks->groups[i];
-	    const HsmManGroup *mg;
-
-	    if (g == NULL || g->transient || g->dirty || g->locked
-		    || g->pinSerial == dev->opSerial) {
-		continue;
-	    }
-	    mg = s ? hsm_manifest_group(s, (uint16_t) i) : NULL;
-	    if ((mg ? mg->version : 0) != g->version) {
-		FreeGroup(ks, g);
-	    }
+	next = g->cacheNext;
+	if (g->pinSerial == dev->opSerial
+		|| (mg ? mg->version : 0) == g->version) {
+	    continue;
+	}
+	if (!g->dirty && !g->locked) {
+	    FreeGroup(g->ks, g);
+	} else if (SyncGroup(g->ks, g) != HSM_NO_ERROR) {
+	    hsm_clear_error();
 	}
     }
 }

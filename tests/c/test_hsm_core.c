@@ -13,6 +13,8 @@
 #include "hsm_test.h"
 #include "hsm_int.h"
 
+#include <pthread.h>
+
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
@@ -1036,6 +1038,138 @@ TestFirmware(void)
     FixClose(&f);
 }
 
+/* ------------------------------------------------------------------ */
+/* Two services on one store, threads                                   */
+/* ------------------------------------------------------------------ */
+
+static void
+TestTwoServices(void)
+{
+    Fix f;
+    hsm_hdl_t ks2, km2;
+    uint32_t a1, a2, b1, b2;
+    SecretCopy c;
+
+    FixOpen(&f, 11);
+    CHECK_ERR(Generate(f.km, HSM_KEY_TYPE_AES_128, 1, 0, CREATE | STRICT, &a1,
+	    NULL), HSM_NO_ERROR);
+    CHECK_ERR(KeyStore(f.session, 11, 0x1234, 0, 0, &ks2), HSM_NO_ERROR);
+    km2 = KeyMgmt(ks2);
+    CHECK(HasKey(ks2, a1));		/* group 1 now cached by both */
+
+    /* A strict write by one is seen by the other. */
+    CHECK_ERR(Generate(f.km, HSM_KEY_TYPE_AES_128, 1, 0, CREATE | STRICT, &a2,
+	    NULL), HSM_NO_ERROR);
+    CHECK(HasKey(ks2, a2));
+
+    /* Pending keys of both, written by both: all stay. */
+    CHECK_ERR(Generate(km2, HSM_KEY_TYPE_AES_128, 1, 0, CREATE, &b1, NULL),
+	    HSM_NO_ERROR);
+    CHECK_ERR(Delete(km2, a1, 0), HSM_NO_ERROR);
+    CHECK(!HasKey(ks2, a1));
+    CHECK(HasKey(f.ks, a1));
+    CHECK(!HasKey(f.ks, b1));
+    CHECK_ERR(Generate(f.km, HSM_KEY_TYPE_AES_128, 1, 0, CREATE | STRICT, &b2,
+	    NULL), HSM_NO_ERROR);
+    CHECK(!HasKey(ks2, a1));		/* still deleted here */
+    CHECK(HasKey(ks2, b2));
+    CHECK_ERR(Group(km2, 1, HSM_OP_MANAGE_KEY_GROUP_FLAGS_STRICT_OPERATION),
+	    HSM_NO_ERROR);
+    CHECK(HasKey(f.ks, b1));
+    CHECK(!HasKey(f.ks, a1));
+    CHECK(HasKey(f.ks, a2) && HasKey(f.ks, b2));
+    CHECK_ERR(KeySecret(ks2, a2, &c), HSM_NO_ERROR);
+    FixClose(&f);
+}
+
+#define THREADS 4
+#define ROUNDS 12
+
+typedef struct ThreadArg {
+    const char *dir;
+    int index;
+    uint32_t strict[ROUNDS];
+    int nStrict, failures;
+} ThreadArg;
+
+static void *
+Worker(void *p)
+{
+    ThreadArg *t = p;
+    hsm_hdl_t s = Session(t->dir), ks = 0, km;
+    int i;
+
+    if (KeyStore(s, 12, 5, 0, 0, &ks) != HSM_NO_ERROR) {
+	t->failures++;
+	return NULL;
+    }
+    km = KeyMgmt(ks);
+    for (i = 0; i < ROUNDS; i++) {
+	uint32_t id;
+	int strict = i % 3 == 0;
+
+	if (Generate(km, HSM_KEY_TYPE_AES_128, (uint16_t) (t->index % 2), 0,
+		CREATE | (strict ? STRICT : 0), &id, NULL) != HSM_NO_ERROR
+		|| !HasKey(ks, id)) {
+	    t->failures++;
+	    continue;
+	}
+	if (strict) {
+	    t->strict[t->nStrict++] = id;
+	}
+	if (i == ROUNDS / 2) {
+	    /* Close and reopen in the middle of it all. */
+	    hsm_close_session(s);
+	    s = Session(t->dir);
+	    if (KeyStore(s, 12, 5, 0, 0, &ks) != HSM_NO_ERROR) {
+		t->failures++;
+		return NULL;
+	    }
+	    km = KeyMgmt(ks);
+	}
+    }
+    hsm_close_session(s);
+    return NULL;
+}
+
+static void
+TestThreads(void)
+{
+    char dir[600];
+    hsm_hdl_t s, ks, km;
+    pthread_t th[THREADS];
+    ThreadArg args[THREADS];
+    uint32_t id;
+    int i, j;
+
+    NewDir(dir, sizeof(dir));
+    s = Session(dir);
+    CHECK_ERR(KeyStore(s, 12, 5, 1, 0, &ks), HSM_NO_ERROR);
+    km = KeyMgmt(ks);
+    CHECK_ERR(Generate(km, HSM_KEY_TYPE_AES_128, 0, 0, CREATE | STRICT, &id,
+	    NULL), HSM_NO_ERROR);
+    for (i = 0; i < THREADS; i++) {
+	memset(&args[i], 0, sizeof(args[i]));
+	args[i].dir = dir;
+	args[i].index = i;
+	CHECK(pthread_create(&th[i], NULL, Worker, &args[i]) == 0);
+    }
+    for (i = 0; i < THREADS; i++) {
+	pthread_join(th[i], NULL);
+	CHECK_EQ(args[i].failures, 0);
+    }
+    hsm_close_session(s);
+    s = Session(dir);
+    CHECK_ERR(KeyStore(s, 12, 5, 0, 0, &ks), HSM_NO_ERROR);
+    CHECK(HasKey(ks, id));
+    for (i = 0; i < THREADS; i++) {
+	for (j = 0; j < args[i].nStrict; j++) {
+	    CHECK(HasKey(ks, args[i].strict[j]));
+	}
+    }
+    hsm_close_session(s);
+}
+
 int
 main(void)
 {
@@ -1053,6 +1187,8 @@ main(void)
     UNIT_RUN(TestLifecycle);
     UNIT_RUN(TestDataStorage);
     UNIT_RUN(TestFirmware);
+    UNIT_RUN(TestTwoServices);
+    UNIT_RUN(TestThreads);
     TestRootDone();
     return UNIT_DONE("hsm_core");
 }
