@@ -26,6 +26,17 @@
 #include "hsm_fw.h"
 #include "hsm_spps.h"
 
+/*
+ * Thread-local storage.  plat.h's PLAT_THREAD_LOCAL is MSVC's
+ * __declspec(thread) on Windows, which mingw's gcc ignores (a warning, an
+ * error with -Werror); gcc and clang take __thread everywhere.
+ */
+#if defined(_WIN32) && defined(__GNUC__)
+#define HSM_THREAD_LOCAL __thread
+#else
+#define HSM_THREAD_LOCAL PLAT_THREAD_LOCAL
+#endif
+
 /* ------------------------------------------------------------------ */
 /* Errors (hsm_error.c)                                                 */
 /* ------------------------------------------------------------------ */
@@ -323,6 +334,9 @@ hsm_err_t hsm_keystore_find(HsmKeyStore *ks, uint32_t keyId, HsmKey **key,
 /* The group, cached (read from the NVM or made empty if create). */
 hsm_err_t hsm_keystore_group(HsmKeyStore *ks, uint16_t number, int create,
 	HsmGroup **group);
+/* The group for a new key with this key info (transient or not). */
+hsm_err_t hsm_keystore_group_for(HsmKeyStore *ks, uint16_t number,
+	hsm_key_info_t info, HsmGroup **group);
 /* Adds a new key (taking it over) or replaces an existing one. */
 hsm_err_t hsm_keystore_put(HsmKeyStore *ks, HsmGroup *group, HsmKey *key,
 	int created);
@@ -348,12 +362,16 @@ HsmKey *hsm_keystore_new_key(uint32_t id, hsm_key_type_t type,
 /* Drops cached groups the NVM now has newer versions of (clean ones). */
 void hsm_keystore_invalidate(HsmDevice *device);
 
-/* The open key store service's store, NULL if the handle is not one
- * (device lock held by an operation on it). */
-HsmKeyStore *hsm_keystore_of(HsmOp *op);
-
 /* Opens a key store service on a store (public and firmware stores). */
 hsm_err_t hsm_keystore_open(hsm_hdl_t session, uint32_t id, uint32_t nonce,
 	uint16_t maxUpdates, int create, int openOrCreate, hsm_hdl_t *handle);
+
+/* ------------------------------------------------------------------ */
+/* Root KEKs (hsm_storage.c)                                            */
+/* ------------------------------------------------------------------ */
+
+/* The common (public) or part-unique root KEK of a device, 32 bytes into
+ * out; 0 or -1. */
+int hsm_root_kek(HsmDevice *device, int common, uint8_t *out);
 
 #endif /* SPPS_HSM_CORE_H */

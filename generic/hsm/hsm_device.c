@@ -61,8 +61,8 @@ static PlatMutex registryMutex = PLAT_MUTEX_INITIALIZER;
 
 /* The devices this thread has locked, with their recursion depth. */
 #define MAX_HELD 8
-static PLAT_THREAD_LOCAL HsmDevice *heldDevice[MAX_HELD];
-static PLAT_THREAD_LOCAL int heldDepth[MAX_HELD];
+static HSM_THREAD_LOCAL HsmDevice *heldDevice[MAX_HELD];
+static HSM_THREAD_LOCAL int heldDepth[MAX_HELD];
 
 static hsm_err_t Refresh(HsmDevice *dev);
 
@@ -1302,7 +1302,8 @@ ReadOtp(HsmDevice *dev, uint64_t *counter, uint64_t *generation)
 
 	free(file);
 	return hsm_fail(HSM_NVM_ERROR, "file otp in %s is not an otp file "
-		"of this engine (%zu bytes, %d expected, %s)", dev->dir, len,
+		"of this engine (%lu bytes, %d expected, %s)", dev->dir,
+		(unsigned long) len,
 		OTP_LEN, magic ? "bad header" : "bad magic");
     }
     if (OtpMac(dev, file, mac) != 0) {
@@ -1599,10 +1600,14 @@ hsm_device_commit(HsmDevice *dev, HsmManifest *next,
 	    err = hsm_fail(HSM_OUT_OF_MEMORY, "no memory for a commit");
 	    goto undo;
 	}
-	if (plat_mkdirs(path, 0700, &perr) != 0) {
-	    free(path);
-	    err = hsm_fail(HSM_NVM_ERROR, "%s", perr.msg);
-	    goto undo;
+	if (!plat_is_dir(path)) {
+	    /* A new directory: its entry must be durable too. */
+	    if (plat_mkdirs(path, 0700, &perr) != 0
+		    || plat_sync_dir(dev->dir, &perr) != 0) {
+		free(path);
+		err = hsm_fail(HSM_NVM_ERROR, "%s", perr.msg);
+		goto undo;
+	    }
 	}
 	free(path);
 	hsm_device_object_path(rel, sizeof(rel), w->kind, w->storeId,

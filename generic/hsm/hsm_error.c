@@ -62,7 +62,7 @@ static const ErrInfo errInfo[] = {
 };
 
 /* The thread's last error detail. */
-static PLAT_THREAD_LOCAL char lastError[1024];
+static HSM_THREAD_LOCAL char lastError[1024];
 
 static const ErrInfo *
 FindErr(hsm_err_t err)

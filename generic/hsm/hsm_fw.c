@@ -94,7 +94,7 @@ CheckName(const char *fn, const char *name)
     n = strlen(name);
     if (n == 0 || n > HSM_BLOB_NAME_MAX) {
 	return hsm_fail(HSM_INVALID_PARAM, "%s: blob names are 1..%d "
-		"characters (got %zu)", fn, HSM_BLOB_NAME_MAX, n);
+		"characters (got %lu)", fn, HSM_BLOB_NAME_MAX, (unsigned long) n);
     }
     for (i = 0; i < n; i++) {
 	char c = name[i];
@@ -153,7 +153,8 @@ hsm_fw_blob_read(hsm_hdl_t session_hdl, const char *name, uint8_t **data,
     if (plainLen != b->size) {
 	hsm_secure_free(plain, plainLen);
 	return hsm_op_end(&op, hsm_fail(HSM_NVM_ERROR, "%s: blob \"%s\" holds "
-		"%zu bytes, the manifest says %u", fn, name, plainLen,
+		"%lu bytes, the manifest says %u", fn, name,
+		(unsigned long) plainLen,
 		(unsigned) b->size));
     }
     if ((copy = malloc(plainLen ? plainLen : 1)) == NULL) {
@@ -187,8 +188,9 @@ hsm_fw_blob_write(hsm_hdl_t session_hdl, const char *name,
 	return hsm_fail(HSM_INVALID_ADDRESS, "%s: data is NULL", fn);
     }
     if (len > HSM_BLOB_MAX) {
-	return hsm_fail(HSM_INVALID_PARAM, "%s: blob \"%s\" would take %zu "
-		"bytes, at most %zu are allowed", fn, name, len, HSM_BLOB_MAX);
+	return hsm_fail(HSM_INVALID_PARAM, "%s: blob \"%s\" would take %lu "
+		"bytes, at most %lu are allowed", fn, name, (unsigned long) len,
+		(unsigned long) HSM_BLOB_MAX);
     }
     if ((err = hsm_op_begin(session_hdl, HSM_KIND_SESSION, &op))
 	    != HSM_NO_ERROR) {
@@ -361,13 +363,13 @@ hsm_fw_derive(hsm_hdl_t session_hdl, const char *label, uint8_t *out,
 		label == NULL ? "label" : "out");
     }
     if (len == 0 || len > HSM_DERIVE_MAX) {
-	return hsm_fail(HSM_INVALID_PARAM, "fw_derive: len is %zu, must be "
-		"1..%d", len, HSM_DERIVE_MAX);
+	return hsm_fail(HSM_INVALID_PARAM, "fw_derive: len is %lu, must be "
+		"1..%d", (unsigned long) len, HSM_DERIVE_MAX);
     }
     if (strlen(label) > sizeof(info) - 16) {
-	return hsm_fail(HSM_INVALID_PARAM, "fw_derive: the label is %zu "
-		"characters, at most %zu are allowed", strlen(label),
-		sizeof(info) - 16);
+	return hsm_fail(HSM_INVALID_PARAM, "fw_derive: the label is %lu "
+		"characters, at most %lu are allowed",
+		(unsigned long) strlen(label), (unsigned long) sizeof(info) - 16);
     }
     snprintf(info, sizeof(info), "spps fw %s", label);
     if ((err = hsm_op_begin(session_hdl, HSM_KIND_SESSION, &op))

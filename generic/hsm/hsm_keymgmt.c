@@ -26,9 +26,6 @@
 #define GCM_IV	12
 #define GCM_TAG	16
 
-hsm_err_t hsm_keystore_group_for(HsmKeyStore *ks, uint16_t number,
-	hsm_key_info_t info, HsmGroup **group);
-
 /*
  *----------------------------------------------------------------------
  *
@@ -371,9 +368,6 @@ hsm_generate_key(hsm_hdl_t key_management_hdl, op_generate_key_args_t *args)
 /* ------------------------------------------------------------------ */
 /* Import and delete                                                    */
 /* ------------------------------------------------------------------ */
-
-/* hsm_root_kek is in hsm_storage.c. */
-int hsm_root_kek(HsmDevice *dev, int common, uint8_t *out);
 
 /* Decrypts IV || AES-256-GCM(kek, key) || tag (AAD empty) into out. */
 static hsm_err_t

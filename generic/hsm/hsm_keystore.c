@@ -537,8 +537,8 @@ ReadGroup(HsmKeyStore *ks, const HsmManGroup *mg, HsmKey ***keysOut,
 	*nOut = i + 1;
     }
     if (r.left != 0) {
-	err = hsm_fail(HSM_KEY_STORE_ERROR, "file %s in %s has %zu bytes "
-		"after its last key", rel, dev->dir, r.left);
+	err = hsm_fail(HSM_KEY_STORE_ERROR, "file %s in %s has %lu bytes "
+		"after its last key", rel, dev->dir, (unsigned long) r.left);
 	goto done;
     }
     *keysOut = keys;
@@ -690,10 +690,6 @@ hsm_keystore_group(HsmKeyStore *ks, uint16_t number, int create,
 {
     return GetGroup(ks, number, create, create ? 0 : -1, group);
 }
-
-/* The group for a new key with the given info (transient or not). */
-hsm_err_t hsm_keystore_group_for(HsmKeyStore *ks, uint16_t number,
-	hsm_key_info_t info, HsmGroup **group);
 
 hsm_err_t
 hsm_keystore_group_for(HsmKeyStore *ks, uint16_t number, hsm_key_info_t info,
@@ -919,8 +915,8 @@ hsm_keystore_put(HsmKeyStore *ks, HsmGroup *g, HsmKey *k, int created)
 
     if (bytes > HSM_GROUP_MAX_BYTES) {
 	return hsm_fail(HSM_OUT_OF_MEMORY, "key group %u of key store %u is "
-		"full: its key material would take %zu bytes, at most %d are "
-		"allowed", g->number, (unsigned) ks->id, bytes,
+		"full: its key material would take %lu bytes, at most %d are "
+		"allowed", g->number, (unsigned) ks->id, (unsigned long) bytes,
 		HSM_GROUP_MAX_BYTES);
     }
     if (!g->transient && (IdSetAdd(&g->changed, k->id) != 0
@@ -1112,8 +1108,8 @@ SyncGroup(HsmKeyStore *ks, HsmGroup *g)
     if (bytes > HSM_GROUP_MAX_BYTES) {
 	err = hsm_fail(HSM_OUT_OF_MEMORY, "key group %u of key store %u is "
 		"full: with the keys others wrote to it, its key material "
-		"takes %zu bytes, at most %d are allowed", g->number,
-		(unsigned) ks->id, bytes, HSM_GROUP_MAX_BYTES);
+		"takes %lu bytes, at most %d are allowed", g->number,
+		(unsigned) ks->id, (unsigned long) bytes, HSM_GROUP_MAX_BYTES);
 	goto done;
     }
 
@@ -1315,12 +1311,6 @@ FreeKeyStore(void *priv)
     }
     free(ks->table);
     free(ks);
-}
-
-HsmKeyStore *
-hsm_keystore_of(HsmOp *op)
-{
-    return op->obj->keyStore;
 }
 
 /*

@@ -33,7 +33,7 @@ static size_t nBuckets, nEntries;
 static hsm_hdl_t nextHandle = 1;
 
 /* The state directory the thread's next hsm_open_session opens. */
-static PLAT_THREAD_LOCAL char threadDir[1024];
+static HSM_THREAD_LOCAL char threadDir[1024];
 
 void
 hsm_global_lock(void)
@@ -518,8 +518,8 @@ hsm_spps_set_state_dir(const char *dir)
     }
     if (strlen(dir) >= sizeof(threadDir)) {
 	return hsm_fail(HSM_INVALID_PARAM, "set_state_dir: the directory "
-		"name is %zu characters long, at most %zu are allowed",
-		strlen(dir), sizeof(threadDir) - 1);
+		"name is %lu characters long, at most %lu are allowed",
+		(unsigned long) strlen(dir), (unsigned long) sizeof(threadDir) - 1);
     }
     strcpy(threadDir, dir);
     return HSM_NO_ERROR;

@@ -39,8 +39,6 @@
  *----------------------------------------------------------------------
  */
 
-int hsm_root_kek(HsmDevice *dev, int common, uint8_t *out);
-
 int
 hsm_root_kek(HsmDevice *dev, int common, uint8_t *out)
 {
@@ -158,8 +156,8 @@ RetrieveData(HsmKeyStore *ks, op_data_storage_args_t *args)
     if (len != d->size) {
 	hsm_secure_free(data, len);
 	return hsm_fail(HSM_KEY_STORE_ERROR, "data %u of key store %u holds "
-		"%zu bytes, the manifest says %u", (unsigned) args->data_id,
-		(unsigned) ks->id, len, (unsigned) d->size);
+		"%lu bytes, the manifest says %u", (unsigned) args->data_id,
+		(unsigned) ks->id, (unsigned long) len, (unsigned) d->size);
     }
     memcpy(args->data, data, len);
     args->data_size = (uint32_t) len;
@@ -234,7 +232,8 @@ hsm_spps_close_lifecycle(hsm_hdl_t session_hdl, const uint8_t *owner_xy,
     }
     if (len != 64) {
 	return hsm_fail(HSM_INVALID_PARAM, "close_lifecycle: the owner key is "
-		"%zu bytes, a P-256 public key x || y takes 64", len);
+		"%lu bytes, a P-256 public key x || y takes 64",
+		(unsigned long) len);
     }
     if (hsm_ec_from_public(p256, owner_xy, len, &pkey) != 0) {
 	ERR_clear_error();
