@@ -116,7 +116,11 @@ long plat_pid(void);
 #ifdef _WIN32
 typedef struct PlatMutex { void *srw; } PlatMutex;	/* SRWLOCK */
 #define PLAT_MUTEX_INITIALIZER {0}
+#ifdef __GNUC__
+#define PLAT_THREAD_LOCAL __thread		/* mingw gcc ignores declspec(thread) */
+#else
 #define PLAT_THREAD_LOCAL __declspec(thread)
+#endif
 #else
 #include <pthread.h>
 typedef struct PlatMutex { pthread_mutex_t m; } PlatMutex;

@@ -17,12 +17,19 @@ if {[info exists ::env(SPPS_BUILD_DIR)]
 }
 
 # A private SPPS_HOME per test file, removed at exit.
+# (tcltest runs each file as "tclsh file.test": argv0 names it.)
 if {![info exists ::sppsTestHome]} {
     set ::sppsTestHome [file join [temporaryDirectory] \
-        home-[file rootname [file tail [info script]]]-[pid]]
+        home-[file rootname [file tail $::argv0]]-[pid]]
     file delete -force $::sppsTestHome
     file mkdir $::sppsTestHome
     set ::env(SPPS_HOME) $::sppsTestHome
+    # Remove it when the file's tests are done.
+    rename ::tcltest::cleanupTests ::tcltest::SppsFileCleanupTests
+    proc ::tcltest::cleanupTests {args} {
+        file delete -force $::sppsTestHome
+        uplevel 1 [list ::tcltest::SppsFileCleanupTests {*}$args]
+    }
 }
 
 # testdir NAME -- a fresh empty directory under the test file's home.

@@ -127,146 +127,16 @@ static const char staticPackagesScript[] =
 /* ------------------------------------------------------------------ */
 
 /*
- * The tool log echoes each line to one channel (spps::log configure
- * -echo).  With LOGFILE: that channel is a "tee": a write-only channel
- * whose driver passes every line on to stdout and appends it to the log
- * file, flushing both, so a crash loses no line already logged.
- */
-typedef struct TeeData {
-    Tcl_Channel file;		/* the LOGFILE: channel, NULL once closed */
-    int failed;			/* a write to the file failed (reported once) */
-} TeeData;
-
-/*
- * TeeFileClosed --
- *	Close handler of the log file channel: Tcl may close it before the
- *	tee (at finalisation), and the tee must then not touch it.
- */
-static void
-TeeFileClosed(ClientData clientData)
-{
-    ((TeeData *) clientData)->file = NULL;
-}
-
-/*
- * TeeClose --
- *	Closes the tee, and with it the log file.
- */
-static int
-TeeClose(ClientData clientData, Tcl_Interp *interp)
-{
-    TeeData *tee = clientData;
-
-    (void) interp;
-    if (tee->file != NULL) {
-	Tcl_Channel file = tee->file;
-
-	Tcl_DeleteCloseHandler(file, TeeFileClosed, tee);
-	tee->file = NULL;
-	Tcl_UnregisterChannel(NULL, file);
-    }
-    ckfree((char *) tee);
-    return 0;
-}
-
-/*
- * TeeInput --
- *	The tee is write-only.
- */
-static int
-TeeInput(ClientData clientData, char *buf, int toRead, int *errorCodePtr)
-{
-    (void) clientData;
-    (void) buf;
-    (void) toRead;
-    *errorCodePtr = EINVAL;
-    return -1;
-}
-
-/*
- * TeeOutput --
- *	Receives UTF-8 bytes (the tee's encoding) and writes them as
- *	characters to stdout and to the log file.  A failing log file is
- *	reported once on stderr; the log itself never fails because of it.
- */
-static int
-TeeOutput(ClientData clientData, const char *buf, int toWrite,
-	int *errorCodePtr)
-{
-    TeeData *tee = clientData;
-    Tcl_Channel out = Tcl_GetStdChannel(TCL_STDOUT);
-
-    (void) errorCodePtr;
-    if (out != NULL) {
-	Tcl_WriteChars(out, buf, toWrite);
-	Tcl_Flush(out);
-    }
-    if (tee->file != NULL && !tee->failed) {
-	if (Tcl_WriteChars(tee->file, buf, toWrite) < 0
-		|| Tcl_Flush(tee->file) != TCL_OK) {
-	    Tcl_Channel err = Tcl_GetStdChannel(TCL_STDERR);
-
-	    tee->failed = 1;
-	    if (err != NULL) {
-		Tcl_WriteChars(err, TOOL_NAME ": cannot write LOGFILE: ", -1);
-		Tcl_WriteChars(err, Tcl_ErrnoMsg(Tcl_GetErrno()), -1);
-		Tcl_WriteChars(err, "\n", 1);
-		Tcl_Flush(err);
-	    }
-	}
-    }
-    return toWrite;
-}
-
-/* TeeWatch -- no events: the tee is never waited on. */
-static void
-TeeWatch(ClientData clientData, int mask)
-{
-    (void) clientData;
-    (void) mask;
-}
-
-/* TeeGetHandle -- the tee has no OS handle. */
-static int
-TeeGetHandle(ClientData clientData, int direction, ClientData *handlePtr)
-{
-    (void) clientData;
-    (void) direction;
-    (void) handlePtr;
-    return TCL_ERROR;
-}
-
-static const Tcl_ChannelType teeChannelType = {
-    "spps_logtee",		/* typeName */
-    TCL_CHANNEL_VERSION_5,	/* version */
-    TeeClose,			/* closeProc */
-    TeeInput,			/* inputProc */
-    TeeOutput,			/* outputProc */
-    NULL,			/* seekProc */
-    NULL,			/* setOptionProc */
-    NULL,			/* getOptionProc */
-    TeeWatch,			/* watchProc */
-    TeeGetHandle,		/* getHandleProc */
-    NULL,			/* close2Proc */
-    NULL,			/* blockModeProc */
-    NULL,			/* flushProc */
-    NULL,			/* handlerProc */
-    NULL,			/* wideSeekProc */
-    NULL,			/* threadActionProc */
-    NULL			/* truncateProc */
-};
-
-/*
  * OpenLogFile --
- *	Opens (truncates) the LOGFILE: file, makes the tee the tool log's
- *	echo channel, and copies into the file the lines logged so far
- *	(already echoed to stdout).
+ *	Opens (truncates) the LOGFILE: file, copies into it the lines logged
+ *	so far, and makes it the tool log's copy sink (spps::log configure
+ *	-copy), which writes and flushes each line as it is logged, so a
+ *	crash loses no line already logged.
  */
 static int
 OpenLogFile(Tcl_Interp *interp, Tcl_Obj *path)
 {
-    Tcl_Channel file, teeChan;
-    TeeData *tee;
+    Tcl_Channel file;
     Tcl_Obj *lines, **linev, *cmd;
     int n, i, code;
 
@@ -276,19 +146,9 @@ OpenLogFile(Tcl_Interp *interp, Tcl_Obj *path)
 		Tcl_GetString(path), Tcl_PosixError(interp)));
 	return TCL_ERROR;
     }
-    Tcl_RegisterChannel(NULL, file);
+    Tcl_RegisterChannel(interp, file);
     Tcl_SetChannelOption(NULL, file, "-encoding", "utf-8");
-
-    tee = (TeeData *) ckalloc(sizeof(TeeData));
-    tee->file = file;
-    tee->failed = 0;
-    Tcl_CreateCloseHandler(file, TeeFileClosed, tee);
-    teeChan = Tcl_CreateChannel(&teeChannelType, "spps_logfile", tee,
-	    TCL_WRITABLE);
-    Tcl_SetChannelOption(NULL, teeChan, "-encoding", "utf-8");
-    Tcl_SetChannelOption(NULL, teeChan, "-translation", "lf");
-    Tcl_SetChannelOption(NULL, teeChan, "-buffering", "line");
-    Tcl_RegisterChannel(interp, teeChan);
+    Tcl_SetChannelOption(NULL, file, "-translation", "lf");
 
     lines = Spps_LogLines(interp);
     Tcl_IncrRefCount(lines);
@@ -300,7 +160,8 @@ OpenLogFile(Tcl_Interp *interp, Tcl_Obj *path)
     Tcl_DecrRefCount(lines);
     Tcl_Flush(file);
 
-    cmd = Tcl_NewStringObj("::spps::log configure -echo spps_logfile", -1);
+    cmd = Tcl_ObjPrintf("::spps::log configure -copy %s",
+	    Tcl_GetChannelName(file));
     Tcl_IncrRefCount(cmd);
     code = Tcl_EvalObjEx(interp, cmd, TCL_EVAL_GLOBAL);
     Tcl_DecrRefCount(cmd);
@@ -339,9 +200,8 @@ InitTool(Tcl_Interp *interp)
     if (Tcl_Init(interp) != TCL_OK) {
 	return TCL_ERROR;
     }
+    /* Spps_Init registers the tool packages (Jobmgr, Fpexpress) itself. */
     Tcl_StaticPackage(NULL, "Spps", Spps_Init, Spps_SafeInit);
-    Tcl_StaticPackage(NULL, "Jobmgr", Jobmgr_Init, NULL);
-    Tcl_StaticPackage(NULL, "Fpexpress", Fpexpress_Init, NULL);
     if (Tcl_EvalEx(interp, staticPackagesScript, -1, TCL_EVAL_GLOBAL) != TCL_OK
 	    || Tcl_EvalEx(interp, "package require spps", -1,
 		    TCL_EVAL_GLOBAL) != TCL_OK) {

@@ -117,9 +117,10 @@ int Spps_GetBoolean(Tcl_Obj *value);
 /*
  * Each interpreter has one tool log: the lines a real Job Manager or
  * FlashPro Express would show in its log window.  Lines are kept (for
- * save_log) and echoed to a channel (stdout by default; the launchers
- * also copy them to LOGFILE:).  spps::log configures it from Tcl:
- *     spps::log configure ?-echo channel|""? ; spps::log lines ; spps::log clear
+ * save_log), echoed to a channel (stdout by default) and copied to a
+ * second one if set (the launchers' LOGFILE:).  From Tcl:
+ *     spps::log configure ?-echo channel|""? ?-copy channel|""?
+ *     spps::log lines ; spps::log clear ; spps::log write text
  */
 void Spps_Log(Tcl_Interp *interp, const char *fmt, ...)
 #ifdef __GNUC__

@@ -25,6 +25,10 @@ static int (*const sppsAreas[])(Tcl_Interp *) = {
     NULL
 };
 
+/* Registration of the static tool packages is process-wide: once. */
+TCL_DECLARE_MUTEX(staticMutex)
+static int staticRegistered = 0;
+
 int
 Spps_Init(Tcl_Interp *interp)
 {
@@ -44,6 +48,18 @@ Spps_Init(Tcl_Interp *interp)
 	    return TCL_ERROR;
 	}
     }
+    /*
+     * The tool packages live in this same library, which Tcl 8.6 will not
+     * load a second time for another package: offer their init functions
+     * as static packages (pkgIndex.tcl loads them with "load {} Jobmgr").
+     */
+    Tcl_MutexLock(&staticMutex);
+    if (!staticRegistered) {
+	Tcl_StaticPackage(NULL, "Jobmgr", Jobmgr_Init, NULL);
+	Tcl_StaticPackage(NULL, "Fpexpress", Fpexpress_Init, NULL);
+	staticRegistered = 1;
+    }
+    Tcl_MutexUnlock(&staticMutex);
     return Tcl_PkgProvide(interp, "spps", PACKAGE_VERSION);
 }
 

@@ -257,6 +257,7 @@ Spps_ParseOptions(Tcl_Interp *interp, const char *usage,
 typedef struct SppsLog {
     Tcl_Obj *lines;		/* list of every line so far */
     Tcl_Obj *echo;		/* name of the echo channel, or NULL */
+    Tcl_Obj *copy;		/* name of a second sink (a log file), or NULL */
 } SppsLog;
 
 static void
@@ -268,6 +269,9 @@ LogDelete(ClientData clientData, Tcl_Interp *interp)
     Tcl_DecrRefCount(log->lines);
     if (log->echo != NULL) {
 	Tcl_DecrRefCount(log->echo);
+    }
+    if (log->copy != NULL) {
+	Tcl_DecrRefCount(log->copy);
     }
     Tcl_Free((char *) log);
 }
@@ -283,9 +287,26 @@ GetLog(Tcl_Interp *interp)
 	Tcl_IncrRefCount(log->lines);
 	log->echo = Tcl_NewStringObj("stdout", -1);
 	Tcl_IncrRefCount(log->echo);
+	log->copy = NULL;
 	Tcl_SetAssocData(interp, LOG_KEY, LogDelete, log);
     }
     return log;
+}
+
+/* Writes one line to the channel named by sink (if any), flushed at once
+ * so that a crash loses no line already logged. */
+static void
+SinkLine(Tcl_Interp *interp, Tcl_Obj *sink, Tcl_Obj *line)
+{
+    Tcl_Channel chan;
+
+    if (sink == NULL
+	    || (chan = Tcl_GetChannel(interp, Tcl_GetString(sink), NULL)) == NULL) {
+	return;
+    }
+    Tcl_WriteObj(chan, line);
+    Tcl_WriteChars(chan, "\n", 1);
+    Tcl_Flush(chan);
 }
 
 static void
@@ -299,15 +320,8 @@ LogOneLine(Tcl_Interp *interp, SppsLog *log, Tcl_Obj *line)
 	Tcl_IncrRefCount(copy);
     }
     Tcl_ListObjAppendElement(NULL, log->lines, line);
-    if (log->echo != NULL) {
-	Tcl_Channel chan = Tcl_GetChannel(interp, Tcl_GetString(log->echo), NULL);
-
-	if (chan != NULL) {
-	    Tcl_WriteObj(chan, line);
-	    Tcl_WriteChars(chan, "\n", 1);
-	    Tcl_Flush(chan);
-	}
-    }
+    SinkLine(interp, log->echo, line);
+    SinkLine(interp, log->copy, line);
 }
 
 void
@@ -381,7 +395,7 @@ Spps_LogLines(Tcl_Interp *interp)
 }
 
 /*
- * spps::log configure ?-echo channel? | lines | clear | write text
+ * spps::log configure ?-echo channel? ?-copy channel? | lines | clear | write text
  */
 static int
 LogObjCmd(ClientData clientData, Tcl_Interp *interp, int objc,
@@ -424,29 +438,44 @@ LogObjCmd(ClientData clientData, Tcl_Interp *interp, int objc,
 	}
 	Spps_LogObj(interp, objv[2]);
 	return TCL_OK;
-    case LOG_CONFIGURE:
+    case LOG_CONFIGURE: {
+	static const char *const opts[] = {"-copy", "-echo", NULL};
+	int i, opt;
+
 	if (objc == 2) {
-	    Tcl_SetObjResult(interp, Tcl_ObjPrintf("-echo {%s}",
+	    Tcl_SetObjResult(interp, Tcl_ObjPrintf("-copy {%s} -echo {%s}",
+		    log->copy ? Tcl_GetString(log->copy) : "",
 		    log->echo ? Tcl_GetString(log->echo) : ""));
 	    return TCL_OK;
 	}
-	if (objc != 4 || strcmp(Tcl_GetString(objv[2]), "-echo") != 0) {
-	    Tcl_WrongNumArgs(interp, 2, objv, "?-echo channel?");
+	if (objc % 2) {
+	    Tcl_WrongNumArgs(interp, 2, objv, "?-echo channel? ?-copy channel?");
 	    return TCL_ERROR;
 	}
-	if (Tcl_GetString(objv[3])[0] != '\0'
-		&& Tcl_GetChannel(interp, Tcl_GetString(objv[3]), NULL) == NULL) {
-	    return TCL_ERROR;
+	/* Check every option first: a bad one changes nothing. */
+	for (i = 2; i < objc; i += 2) {
+	    if (Tcl_GetIndexFromObj(interp, objv[i], opts, "option", 0, &opt) != TCL_OK
+		    || (Tcl_GetString(objv[i + 1])[0] != '\0'
+			&& Tcl_GetChannel(interp, Tcl_GetString(objv[i + 1]), NULL) == NULL)) {
+		return TCL_ERROR;
+	    }
 	}
-	if (log->echo != NULL) {
-	    Tcl_DecrRefCount(log->echo);
-	    log->echo = NULL;
-	}
-	if (Tcl_GetString(objv[3])[0] != '\0') {
-	    log->echo = objv[3];
-	    Tcl_IncrRefCount(log->echo);
+	for (i = 2; i < objc; i += 2) {
+	    Tcl_Obj **slot;
+
+	    Tcl_GetIndexFromObj(NULL, objv[i], opts, "option", 0, &opt);
+	    slot = opt == 0 ? &log->copy : &log->echo;
+	    if (*slot != NULL) {
+		Tcl_DecrRefCount(*slot);
+		*slot = NULL;
+	    }
+	    if (Tcl_GetString(objv[i + 1])[0] != '\0') {
+		*slot = objv[i + 1];
+		Tcl_IncrRefCount(*slot);
+	    }
 	}
 	return TCL_OK;
+    }
     }
     return TCL_ERROR;
 }
