@@ -22,6 +22,7 @@
  */
 static int (*const sppsAreas[])(Tcl_Interp *) = {
     SppsLog_Init,
+    SppsHsm_Init,
     NULL
 };
 

@@ -10,7 +10,8 @@
  *	named after the fields of the argument structures, flag bits are bare
  *	options, enumerations take the suffix of their C macro or a number.
  *
- *	The engine is reached only through its public API (hsm_api.h).  This
+ *	The engine is reached only through its public API (hsm_api.h, and
+ *	hsm_spps.h for the lifecycle extension).  This
  *	file holds engine handles and byte strings; no key is ever held here
  *	except what the API itself hands out (the exported root KEK), and the
  *	host-side helper "spps::hsm wrap_key" that a key owner uses to wrap a
