@@ -109,6 +109,14 @@ char *plat_join(const char *dir, const char *name);
 long plat_pid(void);
 
 /*
+ * plat_fork_generation --
+ *	A number that changes in a child process after fork (0 on systems
+ *	without fork), without a system call: random generators compare it
+ *	to reseed in a child, so parent and child never share output.
+ */
+unsigned long plat_fork_generation(void);
+
+/*
  * Mutexes, for the engine's process-wide tables and per-device state.
  * A PlatMutex must be initialised before use (plat_mutex_init) or be
  * statically initialised with PLAT_MUTEX_INITIALIZER.

@@ -509,6 +509,28 @@ plat_pid(void)
     return (long) getpid();
 }
 
+static volatile unsigned long forkGeneration = 1;
+static pthread_once_t forkOnce = PTHREAD_ONCE_INIT;
+
+static void
+ForkChild(void)
+{
+    forkGeneration++;
+}
+
+static void
+RegisterForkHandler(void)
+{
+    pthread_atfork(NULL, NULL, ForkChild);
+}
+
+unsigned long
+plat_fork_generation(void)
+{
+    pthread_once(&forkOnce, RegisterForkHandler);
+    return forkGeneration;
+}
+
 void
 plat_mutex_init(PlatMutex *mutex)
 {

@@ -1001,6 +1001,13 @@ plat_pid(void)
     return (long) GetCurrentProcessId();
 }
 
+/* plat_fork_generation -- Windows has no fork: it never changes. */
+unsigned long
+plat_fork_generation(void)
+{
+    return 0;
+}
+
 /* plat_mutex_init -- an SRW lock in the PlatMutex. */
 void
 plat_mutex_init(PlatMutex *mutex)

@@ -207,7 +207,7 @@ struct HsmDevice {
 
     /* The random generator. */
     EVP_RAND_CTX *drbg;
-    long drbgPid;
+    unsigned long drbgForkGen;	/* plat_fork_generation() when seeded */
     char rngError[200];
 };
 

@@ -918,7 +918,7 @@ StartDrbg(HsmDevice *dev)
 	dev->drbg = NULL;
 	return;
     }
-    dev->drbgPid = plat_pid();
+    dev->drbgForkGen = plat_fork_generation();
 }
 
 /*
@@ -938,13 +938,13 @@ hsm_device_random(HsmDevice *dev, uint8_t *out, size_t len)
 	return hsm_fail(HSM_RNG_NOT_STARTED, "the random generator of the "
 		"HSM in %s is not started: %s", dev->dir, dev->rngError);
     }
-    if (plat_pid() != dev->drbgPid) {
+    if (plat_fork_generation() != dev->drbgForkGen) {
 	if (EVP_RAND_reseed(dev->drbg, 1, NULL, 0, NULL, 0) != 1) {
 	    ERR_clear_error();
 	    return hsm_fail(HSM_RNG_NOT_STARTED, "the random generator of "
 		    "the HSM in %s cannot reseed after fork", dev->dir);
 	}
-	dev->drbgPid = plat_pid();
+	dev->drbgForkGen = plat_fork_generation();
     }
     while (len > 0) {
 	size_t n = len > 4096 ? 4096 : len;

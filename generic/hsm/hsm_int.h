@@ -12,12 +12,15 @@
  *	  hsm_device.c    devices (state directories): fuse, otp counter,
  *	                  manifest, NVM commit protocol, locks, fw blobs
  *	  hsm_keystore.c  key stores, key groups, the group cache, key lookup
+ *	                  (hsm_op_key and its key-use checks)
  *	  hsm_keymgmt.c   generate_key, manage_key, manage_key_group, butterfly
+ *	  hsm_storage.c   data storage, root KEK export, get_info
+ *	  hsm_fw.c        the firmware interface (hsm_fw.h)
  *	  hsm_cipher.c    cipher_one_go, auth_enc, ecies encrypt/decrypt
  *	  hsm_sign.c      signature generation, verification, public key import
  *	  hsm_misc.c      rng, hash, mac, public key reconstruction,
- *	                  decompression and recovery, data storage, root KEK
- *	                  export, get_info
+ *	                  decompression and recovery
+ *	hsm_core.h declares what the storage modules share among themselves.
  *
  *	Every API function that takes a handle follows one pattern:
  *
