@@ -11,8 +11,8 @@
  *	  device -> M-HSM   CoC / receipt         (ProtoCoc, proto_dev_coc_*)
  *
  *	All are TLV records (proto.h) with no file envelope: they live only
- *	in memory between the two ends.  Also the P-384 helpers both ends
- *	need for raw scalars (the device's KFP, ephemeral keys): EVP only.
+ *	in memory between the two ends.  Keys in software (the device's KFP,
+ *	ephemeral keys) are the EVP_PKEYs of proto.h's P-384 helpers.
  *
  *	Conventions are proto.h's.
  */
@@ -34,27 +34,6 @@ typedef enum ProtoKeyMode {
 /* "DFK" <-> PROTO_KEYMODE_DFK ...; 0 for an unknown name. */
 ProtoKeyMode proto_key_mode(const char *name);
 const char *proto_key_mode_name(ProtoKeyMode mode);
-
-/* ------------------------------------------------------------------ */
-/* P-384 with raw scalars                                               */
-/* ------------------------------------------------------------------ */
-
-/* A fresh key pair (priv must be cleansed by the caller). */
-int proto_p384_generate(uint8_t priv[PROTO_P384_PRIV],
-	uint8_t pub[PROTO_P384_PUB], ProtoError *err);
-/* The public key of a scalar. */
-int proto_p384_public(const uint8_t priv[PROTO_P384_PRIV],
-	uint8_t pub[PROTO_P384_PUB], ProtoError *err);
-/* ECDH: the shared x coordinate of priv with peer (validated as a point). */
-int proto_p384_ecdh(const uint8_t priv[PROTO_P384_PRIV],
-	const uint8_t peer[PROTO_P384_PUB], uint8_t shared[48], ProtoError *err);
-/* ECDSA P-384 / SHA-384 over data: r || s. */
-int proto_p384_sign(const uint8_t priv[PROTO_P384_PRIV], const uint8_t *data,
-	size_t len, uint8_t sig[PROTO_P384_SIG], ProtoError *err);
-
-/* AES-256-CMAC (16 bytes) of data. */
-int proto_cmac(const uint8_t key[PROTO_KEY], const uint8_t *data, size_t len,
-	uint8_t mac[PROTO_MAC], ProtoError *err);
 
 /* ------------------------------------------------------------------ */
 /* Device keys                                                          */
@@ -149,8 +128,8 @@ typedef struct ProtoCodeKeys {
     uint8_t dsn[PROTO_DSN];
     uint8_t challenge[PROTO_NONCE];	/* of its current session */
     const uint8_t *fk;
-    const uint8_t *kfp;			/* scalar, NULL if the die has none */
-    const uint8_t *d;			/* ephemeral scalar of this session, or NULL */
+    struct evp_pkey_st *kfp;		/* NULL if the die has none */
+    struct evp_pkey_st *d;		/* ephemeral key of this session, or NULL */
 } ProtoCodeKeys;
 
 /*
