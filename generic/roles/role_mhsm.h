@@ -30,7 +30,6 @@
 #define SPPS_ROLE_MHSM_H
 
 #include "roles/role_common.h"
-#include "sim/sim_factory.h"
 
 /* Conditions of a refusal (negative return values). */
 typedef enum RoleMhsmFail {
@@ -61,19 +60,41 @@ const char *role_mhsm_fail_name(int fail);
 typedef struct RoleMhsm RoleMhsm;
 
 /*
+ * RoleMhsmVendor --
+ *	The silicon vendor as provisioning sees it (the role does not call
+ *	the simulated factory itself; the caller wraps sim_factory.h):
+ *	  root         the vendor root public key, pinned at provisioning;
+ *	  certify      fills a certificate's serial, issued and signature;
+ *	  sealDfkKey   the DFK-DB key sealed to the sealing key of the M-HSM
+ *	               certificate given (proto_seal_p384, purpose "dfk-db").
+ */
+typedef struct RoleMhsmVendor {
+    uint8_t root[PROTO_P384_PUB];
+    int (*certify)(void *ctx, ProtoCert *cert, ProtoError *err);
+    int (*sealDfkKey)(void *ctx, const ProtoCert *mhsmCert, uint8_t **sealed,
+	    size_t *sealedLen, ProtoError *err);
+    void *ctx;
+} RoleMhsmVendor;
+
+/*
  * role_mhsm_provision --
  *	Makes the HSM an M-HSM with this UUID (any form proto_uuid_canon
  *	takes) and kind, if it is not one yet: identity signing key and
  *	sealing key (P-384) in firmware key store ROLE_FW_STORE_MHSM, both
- *	certified by the factory in one certificate, the vendor root pinned,
- *	and the DFK-DB key delivered by the factory sealed to the new sealing
- *	key.  *created says whether it was made now (for the log).  An HSM
- *	already provisioned with this UUID and kind is left alone; another
- *	UUID or kind is ROLE_MHSM_UUID.  Safe against a second process doing
- *	the same at the same time.
+ *	certified by the vendor in one certificate (checked against the
+ *	root), the root pinned, and the DFK-DB key unsealed inside the HSM.
+ *	*created says whether it was made now (for the log).  An HSM already
+ *	provisioned with this UUID and kind is left alone; another UUID or
+ *	kind is ROLE_MHSM_UUID.  Safe against a second process doing the
+ *	same at the same time (one transaction of the HSM).
  */
 int role_mhsm_provision(RoleHsm *hsm, const char *uuid, int kind,
-	SimFactory *factory, int *created, ProtoError *err);
+	const RoleMhsmVendor *vendor, int *created, ProtoError *err);
+
+/* role_mhsm_provisioned -- 1 and the canonical UUID and kind if the HSM is
+ * an M-HSM, 0 if not, -1 on error. */
+int role_mhsm_provisioned(RoleHsm *hsm, char uuid[41], int *kind,
+	ProtoError *err);
 
 /*
  * role_mhsm_open --
