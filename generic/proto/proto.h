@@ -44,6 +44,14 @@ typedef struct ProtoError {
 #define PROTO_DSN          16	/* device serial number, 32 hex digits */
 #define PROTO_MAC          16	/* AES-CMAC tags (CoC) */
 
+/* A sane bound for proto_container_read's maxBody: bitstreams are tens
+ * of MB; nothing spps writes comes near this. */
+#define PROTO_MAX_BODY     (256u * 1024 * 1024)
+
+/* proto_clear_free -- cleanses len bytes at p, then free(p).  Everything
+ * the protocol core returns is malloc'ed: free() or this. */
+void proto_clear_free(void *p, size_t len);
+
 /* ------------------------------------------------------------------ */
 /* TLV records (proto_tlv.c)                                            */
 /* ------------------------------------------------------------------ */
@@ -214,6 +222,34 @@ int proto_hkdf(const uint8_t *ikm, size_t ikmLen, const uint8_t *salt,
 /* Random bytes from OpenSSL's DRBG (for public values: nonces, IVs). */
 int proto_random(uint8_t *out, size_t len);
 
+/* HMAC-SHA-384 (48-byte tag) and AES-256-CMAC (16-byte tag). */
+int proto_hmac_sha384(const uint8_t *key, size_t keyLen, const uint8_t *data,
+	size_t len, uint8_t out[PROTO_DIGEST]);
+int proto_cmac(const uint8_t key[PROTO_KEY], const uint8_t *data, size_t len,
+	uint8_t mac[PROTO_MAC]);
+
+/*
+ * P-384 keys in software (the simulated silicon, ephemeral keys), as
+ * OpenSSL EVP_PKEYs.  Every public key coming in is validated as a point
+ * of the curve.  ECDH gives the shared x coordinate; signatures are
+ * ECDSA/SHA-384 as r || s.
+ */
+struct evp_pkey_st;
+int proto_p384_valid(const uint8_t pub[PROTO_P384_PUB]);	/* 1 or 0 */
+int proto_p384_public_key(const uint8_t pub[PROTO_P384_PUB],
+	struct evp_pkey_st **pkey, ProtoError *err);
+int proto_p384_public_bytes(const struct evp_pkey_st *pkey,
+	uint8_t pub[PROTO_P384_PUB]);
+int proto_p384_generate(struct evp_pkey_st **pkey, uint8_t pub[PROTO_P384_PUB],
+	ProtoError *err);
+int proto_p384_private_bytes(const struct evp_pkey_st *pkey, uint8_t scalar[48]);
+int proto_p384_from_private(const uint8_t scalar[48], struct evp_pkey_st **pkey,
+	ProtoError *err);
+int proto_p384_ecdh(struct evp_pkey_st *priv, const uint8_t peer[PROTO_P384_PUB],
+	uint8_t shared[48], ProtoError *err);
+int proto_p384_sign(struct evp_pkey_st *priv, const uint8_t *data, size_t len,
+	uint8_t sig[PROTO_P384_SIG], ProtoError *err);
+
 /* ------------------------------------------------------------------ */
 /* Identifiers                                                          */
 /* ------------------------------------------------------------------ */
@@ -264,6 +300,12 @@ int proto_cert_verify(const ProtoCert *cert, ProtoCertKind kind,
 	const uint8_t root[PROTO_P384_PUB], ProtoError *err);
 /* SHA-384 over the cert's whole encoding: how files name a cert. */
 int proto_cert_fingerprint(const ProtoCert *cert, uint8_t out[PROTO_DIGEST]);
+/* The whole cert as a record of its own (e.g. a PROTO_FILE_CERT body). */
+int proto_cert_encode(const ProtoCert *cert, ProtoBuf *out);
+int proto_cert_decode(const uint8_t *data, size_t len, ProtoCert *cert,
+	ProtoError *err);
+/* "vendor root", "device", "U-HSM", "M-HSM"; NULL for an unknown kind. */
+const char *proto_cert_kind_name(ProtoCertKind kind);
 
 /* ------------------------------------------------------------------ */
 /* Messages (proto_msg.c)                                               */
@@ -505,5 +547,53 @@ int proto_certifier_tbs(const ProtoCertifier *c, ProtoBuf *out);
 int proto_status_encode(const ProtoStatus *m, ProtoBuf *out);
 int proto_status_decode(const uint8_t *body, size_t len, ProtoStatus *m, ProtoError *err);
 void proto_status_free(ProtoStatus *m);
+
+/* A CoC or an end certifier as a record of its own (a device hands its
+ * CoC to the M-HSM; the M-HSM keeps both until the status is written). */
+int proto_coc_encode(const ProtoCoc *c, ProtoBuf *out);
+int proto_coc_decode(const uint8_t *data, size_t len, ProtoCoc *c, ProtoError *err);
+void proto_coc_free(ProtoCoc *c);
+int proto_certifier_encode(const ProtoCertifier *c, ProtoBuf *out);
+int proto_certifier_decode(const uint8_t *data, size_t len, ProtoCertifier *c,
+	ProtoError *err);
+void proto_certifier_free(ProtoCertifier *c);
+
+/*
+ * Files (encoding + envelope + signature).  Every encoder checks its
+ * output with the decoder, so *_write refuses (with err saying which
+ * field) what *_read would refuse.  The signed files carry
+ * PROTO_AUTH_SIGNATURE; signFn signs inside the writer's HSM.
+ *
+ * The readers check the envelope (type, sizes), decode the body, and
+ * verify the signature:
+ *   request, job: with the U-HSM certificate inside, whose subject must be
+ *     the file's uhsmUuid; with root not NULL the certificate is first
+ *     checked against it (kind U-HSM);
+ *   reply: the same with the M-HSM certificate (kind M-HSM, subject =
+ *     mhsmUuid);
+ *   status: with mhsmKey, the M-HSM identity key bound in the reply
+ *     (checked before the body is decoded).
+ * what names the file in messages ("job file './MyProgJob.job'"); NULL
+ * for "job file" etc.  proto_request_read also gives the request digest
+ * (SHA-384 of the whole file image) when digest is not NULL.  On failure
+ * nothing is returned (the struct is zeroed).
+ */
+int proto_request_write(const ProtoRequest *m, ProtoSignFn signFn,
+	void *signCtx, uint8_t **out, size_t *outLen, ProtoError *err);
+int proto_request_read(const uint8_t *image, size_t len, const char *what,
+	const uint8_t root[PROTO_P384_PUB], ProtoRequest *m,
+	uint8_t digest[PROTO_DIGEST], ProtoError *err);
+int proto_reply_write(const ProtoReply *m, ProtoSignFn signFn, void *signCtx,
+	uint8_t **out, size_t *outLen, ProtoError *err);
+int proto_reply_read(const uint8_t *image, size_t len, const char *what,
+	const uint8_t root[PROTO_P384_PUB], ProtoReply *m, ProtoError *err);
+int proto_job_write(const ProtoJob *m, ProtoSignFn signFn, void *signCtx,
+	uint8_t **out, size_t *outLen, ProtoError *err);
+int proto_job_read(const uint8_t *image, size_t len, const char *what,
+	const uint8_t root[PROTO_P384_PUB], ProtoJob *m, ProtoError *err);
+int proto_status_write(const ProtoStatus *m, ProtoSignFn signFn,
+	void *signCtx, uint8_t **out, size_t *outLen, ProtoError *err);
+int proto_status_read(const uint8_t *image, size_t len, const char *what,
+	const uint8_t mhsmKey[PROTO_P384_PUB], ProtoStatus *m, ProtoError *err);
 
 #endif /* SPPS_PROTO_H */

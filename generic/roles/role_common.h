@@ -41,6 +41,10 @@ typedef struct RoleHsm {
  */
 int role_hsm_open(const char *serverName, RoleHsm **hsm, ProtoError *err);
 
+/* role_server_name_valid -- 1 if role_hsm_open accepts the name: 1..64
+ * letters, digits, '.', '-', '_', starting with a letter or digit. */
+int role_server_name_valid(const char *serverName);
+
 /* role_hsm_open_dir -- the same for an explicit state directory (factory, bench). */
 int role_hsm_open_dir(const char *dir, RoleHsm **hsm, ProtoError *err);
 
@@ -77,6 +81,7 @@ int role_ecdh(void *ctx, const uint8_t peer[PROTO_P384_PUB], uint8_t shared[48],
  * AES-256-GCM under an AES-256 key of a firmware key store (the U-HSM
  * master key, the M-HSM's wrapping keys): wrap and unwrap secrets so that
  * they may be kept outside the HSM.  Output/input: IV (12) || ct || tag.
+ * The IV comes from aesKey->hsm's random generator; aadLen <= 65535.
  */
 int role_wrap(const RoleKey *aesKey, const uint8_t *aad, size_t aadLen,
 	const uint8_t *pt, size_t ptLen, uint8_t **out, size_t *outLen,
@@ -84,6 +89,9 @@ int role_wrap(const RoleKey *aesKey, const uint8_t *aad, size_t aadLen,
 int role_unwrap(const RoleKey *aesKey, const uint8_t *aad, size_t aadLen,
 	const uint8_t *in, size_t inLen, uint8_t **pt, size_t *ptLen,
 	ProtoError *err);
+
+/* role_random -- len bytes from the HSM's own random generator. */
+int role_random(RoleHsm *hsm, uint8_t *out, size_t len, ProtoError *err);
 
 /* role_mac_key -- a 32-byte key bound to this HSM and a label (hsm_fw_derive),
  * e.g. to MAC the files a tool keeps for itself (projects, settings). */
