@@ -8,7 +8,7 @@
  *	  M-HSM -> device   challenge (32 random bytes, no envelope)
  *	  device -> M-HSM   authenticity answer   (ProtoDevAuth)
  *	  M-HSM -> device   authorization code    (proto_authcode_*)
- *	  device -> M-HSM   CoC / receipt         (ProtoCoc, proto_dev_coc_*)
+ *	  device -> M-HSM   CoC                   (ProtoCoc, proto_coc_encode)
  *
  *	All are TLV records (proto.h) with no file envelope: they live only
  *	in memory between the two ends.  Keys in software (the device's KFP,
@@ -151,15 +151,5 @@ int proto_authcode_seal(const ProtoCodeTarget *target, const ProtoAuthCode *code
 int proto_authcode_open(const ProtoCodeKeys *keys, const uint8_t *in,
 	size_t inLen, ProtoAuthCode *code, ProtoKeyMode *mode, ProtoError *err);
 void proto_authcode_free(ProtoAuthCode *code);
-
-/* ------------------------------------------------------------------ */
-/* CoC / receipt                                                        */
-/* ------------------------------------------------------------------ */
-
-/* A ProtoCoc (proto.h) as the device sends it; the MAC is the device's. */
-int proto_dev_coc_encode(const ProtoCoc *coc, ProtoBuf *out);
-int proto_dev_coc_decode(const uint8_t *body, size_t len, ProtoCoc *coc,
-	ProtoError *err);
-void proto_dev_coc_free(ProtoCoc *coc);
 
 #endif /* SPPS_PROTO_DEVICE_H */
