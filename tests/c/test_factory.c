@@ -335,6 +335,8 @@ TestDfkKey(void)
 		sealed2, sealed2Len, &pt2, &pt2Len, &err) == -1);
 	CHECK(pt2 == NULL);
     }
+    free(sealed2);
+    sealed2 = NULL;
     /* The device FK derived from this key is what the factory gives a
      * device: checked in TestDeviceKeys through this key. */
     {
