@@ -232,4 +232,22 @@ int sim_session_check(SimSession *session, const char *action,
 void sim_dsn_format(const uint8_t dsn[PROTO_DSN], char out[2 * PROTO_DSN + 1]);
 int sim_dsn_parse(const char *text, uint8_t dsn[PROTO_DSN]);
 
+/* ------------------------------------------------------------------ */
+/* Between sim_bench.c and sim_device.c only                            */
+/* ------------------------------------------------------------------ */
+
+struct RoleHsm;
+/* The bench's HSM (for device records). */
+struct RoleHsm *sim_bench_hsm(SimBench *bench);
+/* Makes a new blank device (factory keys) and writes its record; called
+ * inside a bench transaction.  SIM_BAD_VALUE for an unknown die. */
+int sim_device_make(SimBench *bench, const uint8_t dsn[PROTO_DSN],
+	const char *die, SimError *err);
+/* 1 if the bench holds a device of that DSN (die copied out), 0 if not. */
+int sim_device_exists(SimBench *bench, const uint8_t dsn[PROTO_DSN],
+	char die[32], SimError *err);
+/* The device a programmer's board carries: 1, 0 if none. */
+int sim_bench_board(SimBench *bench, const char *prg, uint8_t dsn[PROTO_DSN],
+	SimError *err);
+
 #endif /* SPPS_SIM_H */
