@@ -33,6 +33,9 @@ DLLEXPORT int Fpexpress_Init(Tcl_Interp *interp);
  * commands in its namespace and returns TCL_OK or TCL_ERROR. */
 int SppsHsm_Init(Tcl_Interp *interp);		/* tcl_hsm.c:  spps::hsm */
 int SppsLog_Init(Tcl_Interp *interp);		/* tcl_util.c: spps::log */
+int SppsJdc_Init(Tcl_Interp *interp);		/* tcl_jdc.c:  spps::jdc */
+/* Job Manager commands in the global namespace (tcl_jobmgr.c), for Jobmgr_Init. */
+int SppsJobmgr_Init(Tcl_Interp *interp);
 
 /* ------------------------------------------------------------------ */
 /* Errors                                                               */

@@ -23,6 +23,7 @@
 static int (*const sppsAreas[])(Tcl_Interp *) = {
     SppsLog_Init,
     SppsHsm_Init,
+    SppsJdc_Init,
     NULL
 };
 
@@ -98,7 +99,7 @@ RequireSpps(Tcl_Interp *interp)
 int
 Jobmgr_Init(Tcl_Interp *interp)
 {
-    if (RequireSpps(interp) != TCL_OK) {
+    if (RequireSpps(interp) != TCL_OK || SppsJobmgr_Init(interp) != TCL_OK) {
 	return TCL_ERROR;
     }
     return Tcl_PkgProvide(interp, "jobmgr", PACKAGE_VERSION);
