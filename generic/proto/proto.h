@@ -153,6 +153,13 @@ int proto_container_write(ProtoFileType type, ProtoAuth auth, int compress,
  *	returned from a file that fails a check.  Decompression is capped at
  *	maxBody bytes.  what names the file in messages ("job file
  *	'./MyProgJob.job'").
+ *
+ *	expected 0 accepts any type (c->type says which).  With macKey set,
+ *	only a MACed file is accepted (no downgrade to a digest anyone can
+ *	recompute).  Without it, a DIGEST or SIGNATURE file is accepted: a
+ *	caller that needs a signature must check c->auth == SIGNATURE and
+ *	verify it (the proto_<msg>_read functions do both).  c->signedPart
+ *	points into image: keep image while using it.
  */
 typedef struct ProtoContainer {
     ProtoFileType type;

@@ -427,6 +427,13 @@ proto_container_read(const uint8_t *image, size_t len, ProtoFileType expected,
 		what, (unsigned long) (len - HEADER - storedLen - 2 - authLen));
     }
     authp = image + HEADER + storedLen + 2;
+    if (macKey != NULL && auth != PROTO_AUTH_MAC) {
+	/* The caller expects its HSM's MAC: a digest anyone can compute, or
+	 * a signature nobody checks here, is no substitute. */
+	return proto_err(err, "%s is not authenticated by this HSM (its "
+		"authenticator is a %s)", what,
+		auth == PROTO_AUTH_DIGEST ? "digest" : "signature");
+    }
     switch ((ProtoAuth) auth) {
     case PROTO_AUTH_DIGEST:
 	if (proto_sha384(image, HEADER + storedLen, digest) != 0) {

@@ -296,7 +296,8 @@ TestContainerRoundTrip(void)
 		    CHECK(memcmp(img, "SPPS", 4) == 0 && img[4] == 1
 			    && img[5] == PROTO_FILE_JOB && img[6] == auths[a]);
 		    CHECK(proto_container_read(img, imgLen, PROTO_FILE_JOB,
-			    macKey, PROTO_MAX_BODY, "job file 'x.job'", &c,
+			    auths[a] == PROTO_AUTH_MAC ? macKey : NULL,
+			    PROTO_MAX_BODY, "job file 'x.job'", &c,
 			    &err) == 0);
 		    CHECK(c.bodyLen == sizes[s]);
 		    CHECK(c.body != NULL
@@ -309,7 +310,8 @@ TestContainerRoundTrip(void)
 		    }
 		    proto_container_free(&c);
 		    /* Any type accepted with expected 0. */
-		    CHECK(proto_container_read(img, imgLen, 0, macKey,
+		    CHECK(proto_container_read(img, imgLen, 0,
+			    auths[a] == PROTO_AUTH_MAC ? macKey : NULL,
 			    PROTO_MAX_BODY, NULL, &c, &err) == 0);
 		    proto_container_free(&c);
 		    free(img);
@@ -320,22 +322,32 @@ TestContainerRoundTrip(void)
     }
 }
 
-/* The message of reading img as expected, which must fail. */
+/* The message of reading img as expected, which must fail; the MAC key is
+ * given when the file says it is MACed (withKey: always). */
 static const char *
-ReadError(const uint8_t *img, size_t len, ProtoFileType expected,
-	size_t maxBody)
+ReadErrorKey(const uint8_t *img, size_t len, ProtoFileType expected,
+	size_t maxBody, int withKey)
 {
     static ProtoError err;
     ProtoContainer c;
+    const uint8_t *key = withKey || (len > 6 && img[6] == PROTO_AUTH_MAC)
+	    ? macKey : NULL;
 
     memset(&err, 0, sizeof(err));
-    if (proto_container_read(img, len, expected, macKey, maxBody, "./x.req",
+    if (proto_container_read(img, len, expected, key, maxBody, "./x.req",
 	    &c, &err) == 0) {
 	proto_container_free(&c);
 	return "(accepted)";
     }
     CHECK(c.body == NULL);
     return err.msg;
+}
+
+static const char *
+ReadError(const uint8_t *img, size_t len, ProtoFileType expected,
+	size_t maxBody)
+{
+    return ReadErrorKey(img, len, expected, maxBody, 0);
 }
 
 static void
@@ -426,6 +438,21 @@ TestContainerErrors(void)
 	CHECK(strcmp(ReadError(img, imgLen, PROTO_FILE_SETTINGS, 2000),
 		"(accepted)") == 0);
     }
+    free(img);
+    /* A digest or a signature where the reader expects its MAC: refused
+     * (a forger could recompute a digest). */
+    CHECK(proto_container_write(PROTO_FILE_SETTINGS, PROTO_AUTH_DIGEST, 0,
+	    body, 100, NULL, NULL, NULL, &img, &imgLen, &err) == 0);
+    CHECK(strcmp(ReadErrorKey(img, imgLen, PROTO_FILE_SETTINGS, 2000, 1),
+	    "./x.req is not authenticated by this HSM (its authenticator is "
+	    "a digest)") == 0);
+    CHECK(strcmp(ReadError(img, imgLen, PROTO_FILE_SETTINGS, 2000),
+	    "(accepted)") == 0);
+    free(img);
+    CHECK(proto_container_write(PROTO_FILE_SETTINGS, PROTO_AUTH_SIGNATURE, 0,
+	    body, 100, NULL, TestSign, NULL, &img, &imgLen, &err) == 0);
+    CHECK(strstr(ReadErrorKey(img, imgLen, PROTO_FILE_SETTINGS, 2000, 1),
+	    "authenticator is a signature") != NULL);
     free(img);
 
     /* Writer refusals. */
@@ -536,6 +563,7 @@ TestContainerDamage(void)
 	    uint8_t *img = NULL;
 	    size_t imgLen, cut, bit;
 	    ProtoContainer c;
+	    const uint8_t *key = auths[a] == PROTO_AUTH_MAC ? macKey : NULL;
 
 	    CHECK(proto_container_write(PROTO_FILE_STATUS, auths[a], compress,
 		    body, 3000, macKey, TestSign, NULL, &img, &imgLen, &err)
@@ -545,7 +573,7 @@ TestContainerDamage(void)
 	    }
 	    for (cut = 0; cut < imgLen; cut++) {
 		CHECK(proto_container_read(img, cut, PROTO_FILE_STATUS,
-			macKey, PROTO_MAX_BODY, "f", &c, &err) == -1);
+			key, PROTO_MAX_BODY, "f", &c, &err) == -1);
 	    }
 	    /* Every bit of a MACed or digested file; for a signed one (each
 	     * accepted envelope costs a verification) one bit per byte
@@ -557,7 +585,7 @@ TestContainerDamage(void)
 
 		img[bit / 8] ^= (uint8_t) (1u << (bit % 8));
 		rc = proto_container_read(img, imgLen, PROTO_FILE_STATUS,
-			macKey, PROTO_MAX_BODY, "f", &c, &err);
+			key, PROTO_MAX_BODY, "f", &c, &err);
 		if (rc == 0) {
 		    /* Only a signed file gets through the envelope: the
 		     * signature check must then fail. */
