@@ -175,6 +175,7 @@ Gcm(int enc, const uint8_t key[PROTO_KEY], const uint8_t iv[GCM_IV],
 	uint8_t *out, uint8_t tag[GCM_TAG])
 {
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    OSSL_PARAM params[2];
     size_t done = 0;
     int n, ok = 0;
 
@@ -202,15 +203,16 @@ Gcm(int enc, const uint8_t key[PROTO_KEY], const uint8_t iv[GCM_IV],
 	}
 	done += (size_t) chunk;
     }
-    if (!enc && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, GCM_TAG,
-	    tag) != 1) {
+    params[0] = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG,
+	    tag, GCM_TAG);
+    params[1] = OSSL_PARAM_construct_end();
+    if (!enc && EVP_CIPHER_CTX_set_params(ctx, params) != 1) {
 	goto done;
     }
     if (EVP_CipherFinal_ex(ctx, out + done, &n) != 1) {
 	goto done;
     }
-    if (enc && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, GCM_TAG,
-	    tag) != 1) {
+    if (enc && EVP_CIPHER_CTX_get_params(ctx, params) != 1) {
 	goto done;
     }
     ok = 1;

@@ -14,11 +14,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "unit.h"
 #include "plat.h"
 #include "proto/proto.h"
+#include "proto/proto_device.h"
 #include "roles/role_common.h"
 #include "sim/sim_factory.h"
 
@@ -425,6 +427,16 @@ TestDeviceKeys(void)
 	CHECK(kfp != NULL && proto_p384_public_bytes(kfp, pub) == 0);
 	CHECK_MEM(pub, kc.signKey, 96);
 	EVP_PKEY_free(kfp);
+	/* It is the record proto_device.h reads. */
+	{
+	    ProtoDeviceSecrets ds;
+
+	    CHECK(proto_device_secrets_decode(plain, plainLen, &ds, &err)
+		    == 0);
+	    CHECK(ds.hasKfp == 1 && memcmp(ds.dsn, dsn, 16) == 0
+		    && memcmp(ds.fk, fk1, 32) == 0);
+	    OPENSSL_cleanse(&ds, sizeof(ds));
+	}
 	proto_clear_free(plain, plainLen);
 	plain = NULL;
     }
