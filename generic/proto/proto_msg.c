@@ -26,6 +26,7 @@
 #define MAX_SETTINGS    1024
 #define MAX_KEYS        64
 #define MAX_COCS        (1u << 20)
+#define MAX_SMALL_FILE  (16u << 20)	/* body of a request or reply */
 
 /* Tags (docs/FORMATS.md). */
 enum {				/* job request */
@@ -1535,7 +1536,11 @@ static int
 ReadSigned(const uint8_t *image, size_t len, ProtoFileType type,
 	const char *what, ProtoContainer *c, ProtoError *err)
 {
-    if (proto_container_read(image, len, type, NULL, PROTO_MAX_BODY, what, c,
+    /* Requests and replies are small (4096 tickets of short names). */
+    size_t max = type == PROTO_FILE_REQUEST || type == PROTO_FILE_REPLY
+	    ? MAX_SMALL_FILE : PROTO_MAX_BODY;
+
+    if (proto_container_read(image, len, type, NULL, max, what, c,
 	    err) != 0) {
 	return -1;
     }
