@@ -14,6 +14,7 @@
  */
 
 #include "tcl_jobmgr.h"
+#include "roles/role_mhsm.h"
 #include "sim/sim_factory.h"
 
 #include <stdlib.h>
@@ -32,6 +33,35 @@ CertifyByFactory(void *ctx, ProtoCert *cert, ProtoError *err)
     return sim_factory_certify((SimFactory *) ctx, cert, err);
 }
 
+static int
+SealDfkByFactory(void *ctx, const ProtoCert *mhsmCert, uint8_t **sealed,
+	size_t *sealedLen, ProtoError *err)
+{
+    return sim_factory_seal_dfk_key((SimFactory *) ctx, mhsmCert, sealed,
+	    sealedLen, err);
+}
+
+/* Opens the simulated vendor's factory and its root for one provisioning. */
+static int
+OpenVendor(Tcl_Interp *interp, const char *server, SimFactory **f,
+	uint8_t root[PROTO_P384_PUB])
+{
+    ProtoError err;
+
+    *f = NULL;
+    if (sim_factory_open(f, &err) != 0 || sim_factory_root(*f, root, &err) != 0) {
+	if (*f != NULL) {
+	    sim_factory_close(*f);
+	    *f = NULL;
+	}
+	return Spps_ErrorObj(interp, Tcl_ObjPrintf("UHSM VENDOR {%s}", server),
+		Tcl_ObjPrintf("set_hsm_params: cannot provision U-HSM '%s': the "
+			"silicon vendor's factory is not available: %s", server,
+			err.msg));
+    }
+    return TCL_OK;
+}
+
 /*
  * Provision --
  *	Provisions the U-HSM role of an HSM with the vendor's root and
@@ -47,14 +77,8 @@ Provision(Tcl_Interp *interp, RoleHsm *hsm, const char *server,
     RoleFail why = ROLE_FAIL_NONE;
     int rc;
 
-    if (sim_factory_open(&f, &err) != 0 || sim_factory_root(f, root, &err) != 0) {
-	if (f != NULL) {
-	    sim_factory_close(f);
-	}
-	return Spps_ErrorObj(interp, Tcl_ObjPrintf("UHSM VENDOR {%s}", server),
-		Tcl_ObjPrintf("set_hsm_params: cannot provision U-HSM '%s': the "
-			"silicon vendor's factory is not available: %s", server,
-			err.msg));
+    if (OpenVendor(interp, server, &f, root) != TCL_OK) {
+	return TCL_ERROR;
     }
     rc = role_uhsm_provision(hsm, uuid, master, root, CertifyByFactory, f, u,
 	    &why, &err);
@@ -73,6 +97,61 @@ Provision(Tcl_Interp *interp, RoleHsm *hsm, const char *server,
 	    sim_factory_dir(f),
 	    (unsigned long long) role_uhsm_cert(*u)->serial);
     sim_factory_close(f);
+    return TCL_OK;
+}
+
+/*
+ * ProvisionMhsmFunction --
+ *	The U-HSM's "M-HSM function" (test execution: -cm_request_type
+ *	INTERNAL, FlashPro Express with -hsm_type_u TRUE): an M-HSM role in
+ *	the U-HSM's own state directory with the U-HSM's UUID, provisioned
+ *	with it (role_mhsm.h).  Done once; later calls only check it.
+ */
+static int
+ProvisionMhsmFunction(Tcl_Interp *interp, RoleHsm *hsm, const char *server,
+	const char *uuid)
+{
+    RoleMhsmVendor vendor;
+    SimFactory *f = NULL;
+    ProtoError err;
+    char have[41];
+    int kind, created = 0;
+
+    switch (role_mhsm_provisioned(hsm, have, &kind, &err)) {
+    case 1:
+	if (strcmp(have, uuid) != 0 || kind != ROLE_MHSM_KIND_UHSM_FUNCTION) {
+	    return Spps_ErrorObj(interp, Tcl_ObjPrintf("HSMPARAMS MISMATCH {%s}",
+		    server), Tcl_ObjPrintf("set_hsm_params: U-HSM '%s' holds an "
+		    "M-HSM %s that is not its own M-HSM function (UUID %s)",
+		    server, have, uuid));
+	}
+	return TCL_OK;
+    case 0:
+	break;
+    default:
+	return Spps_ErrorObj(interp, Tcl_ObjPrintf("UHSM ERROR {%s}", server),
+		Tcl_ObjPrintf("set_hsm_params: %s", err.msg));
+    }
+    memset(&vendor, 0, sizeof(vendor));
+    if (OpenVendor(interp, server, &f, vendor.root) != TCL_OK) {
+	return TCL_ERROR;
+    }
+    vendor.certify = CertifyByFactory;
+    vendor.sealDfkKey = SealDfkByFactory;
+    vendor.ctx = f;
+    if (role_mhsm_provision(hsm, uuid, ROLE_MHSM_KIND_UHSM_FUNCTION, &vendor,
+	    &created, &err) != 0) {
+	sim_factory_close(f);
+	return Spps_ErrorObj(interp, Tcl_ObjPrintf("UHSM ERROR {%s}", server),
+		Tcl_ObjPrintf("set_hsm_params: cannot provision the M-HSM "
+			"function of U-HSM '%s': %s", server, err.msg));
+    }
+    sim_factory_close(f);
+    if (created) {
+	Spps_Log(interp, "M-HSM function of U-HSM '%s' provisioned with UUID %s "
+		"(test execution: -cm_request_type INTERNAL, FlashPro Express "
+		"-hsm_type_u TRUE).", server, uuid);
+    }
     return TCL_OK;
 }
 
@@ -234,6 +313,10 @@ SetHsmParamsObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 			role_uhsm_uuid(u), role_uhsm_master_uuid(u),
 			isUuid ? "-u_hsm_uuid" : "-u_master_hsm_uuid",
 			isUuid ? uuid : master));
+	goto done;
+    }
+    if (ProvisionMhsmFunction(interp, hsm, server, role_uhsm_uuid(u))
+	    != TCL_OK) {
 	goto done;
     }
     /* The keyset directory: absolute, created if missing. */
