@@ -87,7 +87,8 @@ CheckShape(const ProtoCert *cert)
 	break;
     case PROTO_CERT_DEVICE:
 	if (!IsDsnHex(cert->subject)) {
-	    return "a device's subject must be its DSN, 32 lower-case hex digits";
+	    return "a device's subject must be its DSN, 32 lower-case hex "
+		    "digits";
 	}
 	if (cert->die[0] == '\0') {
 	    return "a device certificate must name its die";
@@ -160,6 +161,7 @@ proto_cert_tbs(const ProtoCert *cert, ProtoBuf *out)
     return out->failed ? -1 : 0;
 }
 
+/* proto_cert_encode -- the whole certificate record (signature included). */
 int
 proto_cert_encode(const ProtoCert *cert, ProtoBuf *out)
 {
@@ -172,6 +174,7 @@ proto_cert_encode(const ProtoCert *cert, ProtoBuf *out)
     return out->failed ? -1 : 0;
 }
 
+/* proto_cert_put -- the certificate record nested under tag. */
 void
 proto_cert_put(ProtoBuf *b, uint16_t tag, const ProtoCert *cert)
 {
@@ -259,6 +262,7 @@ proto_cert_decode_rec(const ProtoRec *rec, ProtoCert *cert)
     return 0;
 }
 
+/* proto_cert_decode -- a certificate from its record ("certificate: ..."). */
 int
 proto_cert_decode(const uint8_t *data, size_t len, ProtoCert *cert,
 	ProtoError *err)
@@ -272,6 +276,7 @@ proto_cert_decode(const uint8_t *data, size_t len, ProtoCert *cert,
     return proto_cert_decode_rec(&rec, cert);
 }
 
+/* proto_cert_get -- a certificate from a nested item. */
 int
 proto_cert_get(const ProtoItem *item, ProtoCert *cert, ProtoError *err)
 {
@@ -331,7 +336,8 @@ proto_cert_verify(const ProtoCert *cert, ProtoCertKind kind,
     if (cert->kind != kind) {
 	return proto_err(err, "the certificate of %s is a%s %s certificate, "
 		"not a%s %s certificate", subject,
-		have[0] == 'M' ? "n" : "", have, want[0] == 'M' ? "n" : "", want);
+		have[0] == 'M' ? "n" : "", have,
+		want[0] == 'M' ? "n" : "", want);
     }
     if ((bad = CheckShape(cert)) != NULL) {
 	return proto_err(err, "the %s certificate of %s is malformed: %s",

@@ -55,6 +55,7 @@ proto_file_type_name(ProtoFileType type)
     return NULL;
 }
 
+/* AuthLength -- the authenticator size of a kind, 0 if unknown. */
 static size_t
 AuthLength(ProtoAuth auth)
 {
@@ -491,6 +492,7 @@ proto_container_read(const uint8_t *image, size_t len, ProtoFileType expected,
     return 0;
 }
 
+/* proto_container_free -- cleanses and frees the body, zeroes c. */
 void
 proto_container_free(ProtoContainer *c)
 {

@@ -54,6 +54,7 @@ proto_sha384(const uint8_t *data, size_t len, uint8_t out[PROTO_DIGEST])
     return 0;
 }
 
+/* proto_hmac_sha384 -- HMAC-SHA-384 of data under key (48-byte tag). */
 int
 proto_hmac_sha384(const uint8_t *key, size_t keyLen, const uint8_t *data,
 	size_t len, uint8_t out[PROTO_DIGEST])
@@ -70,6 +71,7 @@ proto_hmac_sha384(const uint8_t *key, size_t keyLen, const uint8_t *data,
     return 0;
 }
 
+/* proto_cmac -- AES-256-CMAC of data (16-byte tag). */
 int
 proto_cmac(const uint8_t key[PROTO_KEY], const uint8_t *data, size_t len,
 	uint8_t mac[PROTO_MAC])
@@ -180,7 +182,8 @@ Gcm(int enc, const uint8_t key[PROTO_KEY], const uint8_t iv[GCM_IV],
     int n, ok = 0;
 
     if (ctx == NULL
-	    || EVP_CipherInit_ex2(ctx, EVP_aes_256_gcm(), key, iv, enc, NULL) != 1) {
+	    || EVP_CipherInit_ex2(ctx, EVP_aes_256_gcm(), key, iv, enc,
+		NULL) != 1) {
 	goto done;
     }
     /* EVP takes int lengths: feed long inputs in pieces. */
@@ -223,6 +226,7 @@ Gcm(int enc, const uint8_t key[PROTO_KEY], const uint8_t iv[GCM_IV],
     return ok ? 0 : -1;
 }
 
+/* proto_gcm_encrypt -- IV (random) || AES-256-GCM ciphertext || tag. */
 int
 proto_gcm_encrypt(const uint8_t key[PROTO_KEY], const uint8_t *aad,
 	size_t aadLen, const uint8_t *pt, size_t ptLen, uint8_t **out,
@@ -252,6 +256,7 @@ proto_gcm_encrypt(const uint8_t key[PROTO_KEY], const uint8_t *aad,
     return 0;
 }
 
+/* proto_gcm_decrypt -- the plaintext of IV || ct || tag, or nothing. */
 int
 proto_gcm_decrypt(const uint8_t key[PROTO_KEY], const uint8_t *aad,
 	size_t aadLen, const uint8_t *in, size_t inLen, uint8_t **pt,
@@ -320,7 +325,8 @@ FromData(const uint8_t *point, size_t pointLen, const uint8_t *scalar,
 	    || (ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL)) == NULL
 	    || EVP_PKEY_fromdata_init(ctx) != 1
 	    || EVP_PKEY_fromdata(ctx, pkey,
-		    priv ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY, params) != 1) {
+		    priv ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY,
+		    params) != 1) {
 	goto done;
     }
     if ((check = EVP_PKEY_CTX_new_from_pkey(NULL, *pkey, NULL)) == NULL
@@ -344,6 +350,8 @@ FromData(const uint8_t *point, size_t pointLen, const uint8_t *scalar,
     return ok ? 0 : -1;
 }
 
+/* proto_p384_public_key --
+ *	an EVP_PKEY of x || y, validated as a point of P-384. */
 int
 proto_p384_public_key(const uint8_t pub[PROTO_P384_PUB], EVP_PKEY **pkey,
 	ProtoError *err)
@@ -359,6 +367,7 @@ proto_p384_public_key(const uint8_t pub[PROTO_P384_PUB], EVP_PKEY **pkey,
     return 0;
 }
 
+/* proto_p384_valid -- 1 if x || y is a point of P-384. */
 int
 proto_p384_valid(const uint8_t pub[PROTO_P384_PUB])
 {
@@ -371,6 +380,7 @@ proto_p384_valid(const uint8_t pub[PROTO_P384_PUB])
     return 1;
 }
 
+/* proto_p384_public_bytes -- x || y of a P-384 EVP_PKEY. */
 int
 proto_p384_public_bytes(const EVP_PKEY *pkey, uint8_t pub[PROTO_P384_PUB])
 {
@@ -390,6 +400,7 @@ proto_p384_public_bytes(const EVP_PKEY *pkey, uint8_t pub[PROTO_P384_PUB])
     return ok ? 0 : -1;
 }
 
+/* proto_p384_generate -- a fresh P-384 key pair and its x || y. */
 int
 proto_p384_generate(EVP_PKEY **pkey, uint8_t pub[PROTO_P384_PUB],
 	ProtoError *err)
@@ -405,6 +416,8 @@ proto_p384_generate(EVP_PKEY **pkey, uint8_t pub[PROTO_P384_PUB],
     return 0;
 }
 
+/* proto_p384_private_bytes --
+ *	the private scalar of a P-384 key pair (48 bytes). */
 int
 proto_p384_private_bytes(const EVP_PKEY *pkey, uint8_t scalar[48])
 {

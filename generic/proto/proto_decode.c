@@ -42,6 +42,7 @@ proto_err(ProtoError *err, const char *fmt, ...)
     return -1;
 }
 
+/* proto_err_ossl -- "what: <OpenSSL reason>", the error queue drained. */
 int
 proto_err_ossl(ProtoError *err, const char *what)
 {
@@ -120,6 +121,8 @@ CheckWhole(ProtoRec *rec)
     return 0;
 }
 
+/* proto_rec_open --
+ *	starts decoding a record named by fmt; checks it is whole items. */
 int
 proto_rec_open(ProtoRec *rec, const uint8_t *data, size_t len,
 	ProtoError *err, const char *fmt, ...)
@@ -135,6 +138,8 @@ proto_rec_open(ProtoRec *rec, const uint8_t *data, size_t len,
     return CheckWhole(rec);
 }
 
+/* proto_rec_sub --
+ *	the nested record of item, named "<parent>: <name> <index>". */
 int
 proto_rec_sub(ProtoRec *sub, const ProtoRec *parent, const ProtoItem *item,
 	const char *name, size_t index)
@@ -152,6 +157,8 @@ proto_rec_sub(ProtoRec *sub, const ProtoRec *parent, const ProtoItem *item,
     return CheckWhole(sub);
 }
 
+/* proto_rec_fail --
+ *	"<where>: <sentence>" into the record's error; returns -1. */
 int
 proto_rec_fail(const ProtoRec *rec, const char *fmt, ...)
 {
@@ -198,6 +205,7 @@ proto_rec_item(const ProtoRec *rec, uint16_t tag, const char *field,
     return found;
 }
 
+/* WrongSize -- the refusal of a field of the wrong size. */
 static int
 WrongSize(const ProtoRec *rec, const char *field, const ProtoItem *item,
 	size_t want)
@@ -246,6 +254,7 @@ proto_rec_str(const ProtoRec *rec, uint16_t tag, const char *field,
     return 1;
 }
 
+/* proto_rec_enum -- a text field that must be one of choices. */
 int
 proto_rec_enum(const ProtoRec *rec, uint16_t tag, const char *field,
 	const char *const *choices, int flags, char **out)
@@ -254,7 +263,8 @@ proto_rec_enum(const ProtoRec *rec, uint16_t tag, const char *field,
     size_t i, n = 0;
     int rc;
 
-    if ((rc = proto_rec_str(rec, tag, field, flags, PROTO_MAX_NAME, out)) <= 0) {
+    rc = proto_rec_str(rec, tag, field, flags, PROTO_MAX_NAME, out);
+    if (rc <= 0) {
 	return rc;
     }
     if (**out == '\0' && !(flags & PROTO_F_NONEMPTY)) {
@@ -268,7 +278,8 @@ proto_rec_enum(const ProtoRec *rec, uint16_t tag, const char *field,
     list[0] = '\0';
     for (i = 0; choices[i] != NULL; i++) {
 	n += (size_t) snprintf(list + n, sizeof(list) - n, "%s%s",
-		i == 0 ? "" : choices[i + 1] == NULL ? " or " : ", ", choices[i]);
+		i == 0 ? "" : choices[i + 1] == NULL ? " or " : ", ",
+		choices[i]);
 	if (n >= sizeof(list)) {
 	    break;
 	}
@@ -304,6 +315,7 @@ proto_rec_u64(const ProtoRec *rec, uint16_t tag, const char *field,
     return 1;
 }
 
+/* GetI64 -- a required 8-byte signed field. */
 static int
 GetI64(const ProtoRec *rec, uint16_t tag, const char *field, int64_t *v)
 {
@@ -318,6 +330,7 @@ GetI64(const ProtoRec *rec, uint16_t tag, const char *field, int64_t *v)
     return 1;
 }
 
+/* proto_rec_count_field -- a required count: 0 .. INT64_MAX. */
 int
 proto_rec_count_field(const ProtoRec *rec, uint16_t tag, const char *field,
 	int64_t *v)
@@ -332,6 +345,7 @@ proto_rec_count_field(const ProtoRec *rec, uint16_t tag, const char *field,
     return 1;
 }
 
+/* proto_rec_max_devices -- a required maxDevices: >= 1 or PROTO_UNLIMITED. */
 int
 proto_rec_max_devices(const ProtoRec *rec, uint16_t tag, const char *field,
 	int64_t *v)
@@ -346,6 +360,7 @@ proto_rec_max_devices(const ProtoRec *rec, uint16_t tag, const char *field,
     return 1;
 }
 
+/* proto_rec_bool -- a required flag: one byte, 0 or 1. */
 int
 proto_rec_bool(const ProtoRec *rec, uint16_t tag, const char *field, int *v)
 {
@@ -365,6 +380,7 @@ proto_rec_bool(const ProtoRec *rec, uint16_t tag, const char *field, int *v)
     return 1;
 }
 
+/* proto_rec_fixed -- a required field of exactly len bytes. */
 int
 proto_rec_fixed(const ProtoRec *rec, uint16_t tag, const char *field,
 	void *out, size_t len)
@@ -380,6 +396,7 @@ proto_rec_fixed(const ProtoRec *rec, uint16_t tag, const char *field,
     return 1;
 }
 
+/* proto_rec_bytes -- a bytes field up to max, copied (malloc'ed). */
 int
 proto_rec_bytes(const ProtoRec *rec, uint16_t tag, const char *field,
 	int flags, size_t max, uint8_t **out, size_t *len)
@@ -411,6 +428,7 @@ proto_rec_bytes(const ProtoRec *rec, uint16_t tag, const char *field,
     return 1;
 }
 
+/* proto_rec_uuid -- a UUID field, which must be in canonical form. */
 int
 proto_rec_uuid(const ProtoRec *rec, uint16_t tag, const char *field,
 	int flags, char out[41])
@@ -462,6 +480,7 @@ proto_rec_repeat(const ProtoRec *rec, uint16_t tag, const char *plural,
     return 0;
 }
 
+/* proto_rec_next -- the next item with tag: 1, or 0 at the end. */
 int
 proto_rec_next(ProtoReader *r, uint16_t tag, ProtoItem *item)
 {
@@ -493,6 +512,7 @@ typedef struct IdRef {
     size_t len;
 } IdRef;
 
+/* CompareId -- qsort order of ids (memcmp). */
 static int
 CompareId(const void *a, const void *b)
 {
@@ -501,6 +521,7 @@ CompareId(const void *a, const void *b)
     return memcmp(x->p, y->p, x->len);
 }
 
+/* proto_rec_unique_names -- refuses two equal names among n (n log n). */
 int
 proto_rec_unique_names(const ProtoRec *rec, char *const *names, size_t stride,
 	size_t n, const char *what)
@@ -530,6 +551,7 @@ proto_rec_unique_names(const ProtoRec *rec, char *const *names, size_t stride,
     return 0;
 }
 
+/* proto_rec_unique_ids -- refuses two equal ids among n (n log n). */
 int
 proto_rec_unique_ids(const ProtoRec *rec, const uint8_t *ids, size_t stride,
 	size_t idLen, size_t n, const char *what)

@@ -126,6 +126,7 @@ PutName(ProtoBuf *b, uint16_t tag, const char *s)
     proto_put_str(b, tag, s);
 }
 
+/* FreeNamed -- frees (cleansing when secret) an array of named bytes. */
 static void
 FreeNamed(ProtoNamedBytes *v, size_t n, int secret)
 {
@@ -145,6 +146,7 @@ FreeNamed(ProtoNamedBytes *v, size_t n, int secret)
     free(v);
 }
 
+/* PutNamed -- repeated (name, bytes) items; fixedLen checks key sizes. */
 static void
 PutNamed(ProtoBuf *b, uint16_t tag, const ProtoNamedBytes *v, size_t n,
 	size_t fixedLen)
@@ -271,6 +273,7 @@ EncodeRequest(const ProtoRequest *m, ProtoBuf *b)
     }
 }
 
+/* DecodeRequest -- the fields of a job request (docs/FORMATS.md). */
 static int
 DecodeRequest(const ProtoRec *rec, ProtoRequest *m)
 {
@@ -320,6 +323,7 @@ DecodeRequest(const ProtoRec *rec, ProtoRequest *m)
 	    sizeof(*m->tickets), m->nTickets, "tickets");
 }
 
+/* proto_request_free -- frees what a decoded request owns. */
 void
 proto_request_free(ProtoRequest *m)
 {
@@ -339,6 +343,7 @@ proto_request_free(ProtoRequest *m)
     memset(m, 0, sizeof(*m));
 }
 
+/* proto_request_decode -- a job request from its body. */
 int
 proto_request_decode(const uint8_t *body, size_t len, ProtoRequest *m,
 	ProtoError *err)
@@ -382,6 +387,7 @@ EncodeReply(const ProtoReply *m, ProtoBuf *b)
     }
 }
 
+/* DecodeReply -- the fields of a job reply. */
 static int
 DecodeReply(const ProtoRec *rec, ProtoReply *m)
 {
@@ -424,13 +430,15 @@ DecodeReply(const ProtoRec *rec, ProtoReply *m)
     }
     if (proto_rec_unique_names(rec, NAMES(m->tickets), sizeof(*m->tickets),
 	    m->nTickets, "tickets") != 0
-	    || proto_rec_unique_ids(rec, IDS(m->tickets, id), sizeof(*m->tickets),
+	    || proto_rec_unique_ids(rec, IDS(m->tickets, id),
+		sizeof(*m->tickets),
 		PROTO_TICKET_ID, m->nTickets, "tickets") != 0) {
 	return -1;
     }
     return 0;
 }
 
+/* proto_reply_free -- frees what a decoded reply owns. */
 void
 proto_reply_free(ProtoReply *m)
 {
@@ -448,6 +456,7 @@ proto_reply_free(ProtoReply *m)
     memset(m, 0, sizeof(*m));
 }
 
+/* proto_reply_decode -- a job reply from its body. */
 int
 proto_reply_decode(const uint8_t *body, size_t len, ProtoReply *m,
 	ProtoError *err)
@@ -490,6 +499,7 @@ EncodeBody(const ProtoBitstreamBody *m, ProtoBuf *b)
     }
 }
 
+/* DecodeBody -- the fields of a bitstream body. */
 static int
 DecodeBody(const ProtoRec *rec, ProtoBitstreamBody *m)
 {
@@ -529,6 +539,7 @@ DecodeBody(const ProtoRec *rec, ProtoBitstreamBody *m)
 	    m->nPerDevice, "per-device keys");
 }
 
+/* proto_bitstream_body_free -- frees (cleansing) a decoded bitstream body. */
 void
 proto_bitstream_body_free(ProtoBitstreamBody *m)
 {
@@ -549,6 +560,7 @@ proto_bitstream_body_free(ProtoBitstreamBody *m)
     memset(m, 0, sizeof(*m));
 }
 
+/* proto_bitstream_body_decode -- a bitstream body from its record. */
 int
 proto_bitstream_body_decode(const uint8_t *body, size_t len,
 	ProtoBitstreamBody *m, ProtoError *err)
@@ -591,6 +603,7 @@ EncodeSecrets(const ProtoTicketSecret *s, size_t n, ProtoBuf *b)
     }
 }
 
+/* proto_ticket_secrets_free -- frees and cleanses n ticket secrets. */
 void
 proto_ticket_secrets_free(ProtoTicketSecret *s, size_t n)
 {
@@ -607,6 +620,7 @@ proto_ticket_secrets_free(ProtoTicketSecret *s, size_t n)
     proto_clear_free(s, n * sizeof(*s));
 }
 
+/* DecodeSecrets -- the ticket secrets record: one item per ticket. */
 static int
 DecodeSecrets(const ProtoRec *rec, ProtoTicketSecret **out, size_t *nOut)
 {
@@ -659,6 +673,8 @@ DecodeSecrets(const ProtoRec *rec, ProtoTicketSecret **out, size_t *nOut)
     return 0;
 }
 
+/* proto_ticket_secrets_decode --
+ *	ticket secrets from their (unsealed) record. */
 int
 proto_ticket_secrets_decode(const uint8_t *body, size_t len,
 	ProtoTicketSecret **s, size_t *n, ProtoError *err)
@@ -693,6 +709,7 @@ EncodeBitstream(const ProtoBitstream *bs, ProtoBuf *b)
     proto_put_bytes(b, BS_CIPHER, bs->cipher, bs->cipherLen);
 }
 
+/* DecodeBitstream -- the fields of one bitstream of a job. */
 static int
 DecodeBitstream(const ProtoRec *sub, ProtoBitstream *bs)
 {
@@ -722,6 +739,7 @@ DecodeBitstream(const ProtoRec *sub, ProtoBitstream *bs)
     return 0;
 }
 
+/* FreeBitstream -- frees what a decoded bitstream owns. */
 static void
 FreeBitstream(ProtoBitstream *bs)
 {
@@ -736,6 +754,7 @@ FreeBitstream(ProtoBitstream *bs)
     free(bs->cipher);
 }
 
+/* EncodeJob -- the fields of a job, in tag order. */
 static void
 EncodeJob(const ProtoJob *m, ProtoBuf *b)
 {
@@ -787,6 +806,7 @@ EncodeJob(const ProtoJob *m, ProtoBuf *b)
     proto_put_bytes(b, JOB_SEALED, m->sealedSecrets, m->sealedLen);
 }
 
+/* DecodeJob -- the fields of a job, and its cross references. */
 static int
 DecodeJob(const ProtoRec *rec, ProtoJob *m)
 {
@@ -899,13 +919,15 @@ DecodeJob(const ProtoRec *rec, ProtoJob *m)
 		sizeof(*m->bitstreams), m->nBitstreams, "bitstreams") != 0
 	    || proto_rec_unique_names(rec, NAMES(m->tickets),
 		sizeof(*m->tickets), m->nTickets, "tickets") != 0
-	    || proto_rec_unique_ids(rec, IDS(m->tickets, id), sizeof(*m->tickets),
+	    || proto_rec_unique_ids(rec, IDS(m->tickets, id),
+		sizeof(*m->tickets),
 		PROTO_TICKET_ID, m->nTickets, "tickets") != 0) {
 	return -1;
     }
     return 0;
 }
 
+/* proto_job_free -- frees what a decoded job owns. */
 void
 proto_job_free(ProtoJob *m)
 {
@@ -938,6 +960,7 @@ proto_job_free(ProtoJob *m)
     memset(m, 0, sizeof(*m));
 }
 
+/* proto_job_decode -- a job from its body. */
 int
 proto_job_decode(const uint8_t *body, size_t len, ProtoJob *m,
 	ProtoError *err)
@@ -997,6 +1020,7 @@ PutCocFields(const ProtoCoc *c, ProtoBuf *b)
     proto_put_u64(b, COC_COUNTER, c->deviceCounter);
 }
 
+/* proto_coc_tbs -- the bytes a CoC's MAC covers: context, fields 1..7. */
 int
 proto_coc_tbs(const ProtoCoc *coc, ProtoBuf *out)
 {
@@ -1005,6 +1029,7 @@ proto_coc_tbs(const ProtoCoc *coc, ProtoBuf *out)
     return out->failed ? -1 : 0;
 }
 
+/* EncodeCoc -- a CoC's fields and MAC. */
 static void
 EncodeCoc(const ProtoCoc *c, ProtoBuf *b)
 {
@@ -1012,6 +1037,7 @@ EncodeCoc(const ProtoCoc *c, ProtoBuf *b)
     proto_put_bytes(b, COC_MAC, c->mac, PROTO_MAC);
 }
 
+/* DecodeCoc -- the fields of a CoC. */
 static int
 DecodeCoc(const ProtoRec *sub, ProtoCoc *c)
 {
@@ -1034,6 +1060,7 @@ DecodeCoc(const ProtoRec *sub, ProtoCoc *c)
     return 0;
 }
 
+/* proto_coc_free -- frees what a decoded CoC owns. */
 void
 proto_coc_free(ProtoCoc *c)
 {
@@ -1062,6 +1089,7 @@ PutCertifierFields(const ProtoCertifier *c, ProtoBuf *b)
     proto_put_u64(b, EC_REMOVED, c->removed);
 }
 
+/* proto_certifier_tbs -- the bytes a certifier's signature covers. */
 int
 proto_certifier_tbs(const ProtoCertifier *c, ProtoBuf *out)
 {
@@ -1070,6 +1098,7 @@ proto_certifier_tbs(const ProtoCertifier *c, ProtoBuf *out)
     return out->failed ? -1 : 0;
 }
 
+/* EncodeCertifier -- a certifier's fields and signature. */
 static void
 EncodeCertifier(const ProtoCertifier *c, ProtoBuf *b)
 {
@@ -1077,6 +1106,7 @@ EncodeCertifier(const ProtoCertifier *c, ProtoBuf *b)
     proto_put_bytes(b, EC_SIGNATURE, c->signature, PROTO_P384_SIG);
 }
 
+/* DecodeCertifier -- the fields of an end certifier. */
 static int
 DecodeCertifier(const ProtoRec *sub, ProtoCertifier *c)
 {
@@ -1105,6 +1135,7 @@ DecodeCertifier(const ProtoRec *sub, ProtoCertifier *c)
     return 0;
 }
 
+/* proto_certifier_free -- frees what a decoded certifier owns. */
 void
 proto_certifier_free(ProtoCertifier *c)
 {
@@ -1135,6 +1166,7 @@ proto_coc_encode(const ProtoCoc *c, ProtoBuf *out)
     return 0;
 }
 
+/* proto_coc_decode -- a stand-alone CoC record. */
 int
 proto_coc_decode(const uint8_t *data, size_t len, ProtoCoc *c,
 	ProtoError *err)
@@ -1150,6 +1182,8 @@ proto_coc_decode(const uint8_t *data, size_t len, ProtoCoc *c,
     return 0;
 }
 
+/* proto_certifier_encode --
+ *	a stand-alone certifier record, checked by decoding. */
 int
 proto_certifier_encode(const ProtoCertifier *c, ProtoBuf *out)
 {
@@ -1165,6 +1199,7 @@ proto_certifier_encode(const ProtoCertifier *c, ProtoBuf *out)
     return 0;
 }
 
+/* proto_certifier_decode -- a stand-alone certifier record. */
 int
 proto_certifier_decode(const uint8_t *data, size_t len, ProtoCertifier *c,
 	ProtoError *err)
@@ -1230,6 +1265,7 @@ EncodeStatus(const ProtoStatus *m, ProtoBuf *b)
     }
 }
 
+/* DecodeStatus -- the fields of a job status. */
 static int
 DecodeStatus(const ProtoRec *rec, ProtoStatus *m)
 {
@@ -1319,6 +1355,7 @@ DecodeStatus(const ProtoRec *rec, ProtoStatus *m)
     return 0;
 }
 
+/* proto_status_free -- frees what a decoded status owns. */
 void
 proto_status_free(ProtoStatus *m)
 {
@@ -1347,6 +1384,7 @@ proto_status_free(ProtoStatus *m)
     memset(m, 0, sizeof(*m));
 }
 
+/* proto_status_decode -- a job status from its body. */
 int
 proto_status_decode(const uint8_t *body, size_t len, ProtoStatus *m,
 	ProtoError *err)
@@ -1392,6 +1430,7 @@ RequestEncode(const ProtoRequest *m, ProtoBuf *out, ProtoError *err)
     return 0;
 }
 
+/* ReplyEncode -- encodes a reply and checks it with the decoder. */
 static int
 ReplyEncode(const ProtoReply *m, ProtoBuf *out, ProtoError *err)
 {
@@ -1412,6 +1451,7 @@ ReplyEncode(const ProtoReply *m, ProtoBuf *out, ProtoError *err)
     return 0;
 }
 
+/* JobEncode -- encodes a job and checks it with the decoder. */
 static int
 JobEncode(const ProtoJob *m, ProtoBuf *out, ProtoError *err)
 {
@@ -1431,6 +1471,7 @@ JobEncode(const ProtoJob *m, ProtoBuf *out, ProtoError *err)
     return 0;
 }
 
+/* StatusEncode -- encodes a status and checks it with the decoder. */
 static int
 StatusEncode(const ProtoStatus *m, ProtoBuf *out, ProtoError *err)
 {
@@ -1451,30 +1492,36 @@ StatusEncode(const ProtoStatus *m, ProtoBuf *out, ProtoError *err)
     return 0;
 }
 
+/* proto_request_encode -- the request record, checked by decoding. */
 int
 proto_request_encode(const ProtoRequest *m, ProtoBuf *out)
 {
     return RequestEncode(m, out, NULL);
 }
 
+/* proto_reply_encode -- the reply record, checked by decoding. */
 int
 proto_reply_encode(const ProtoReply *m, ProtoBuf *out)
 {
     return ReplyEncode(m, out, NULL);
 }
 
+/* proto_job_encode -- the job record, checked by decoding. */
 int
 proto_job_encode(const ProtoJob *m, ProtoBuf *out)
 {
     return JobEncode(m, out, NULL);
 }
 
+/* proto_status_encode -- the status record, checked by decoding. */
 int
 proto_status_encode(const ProtoStatus *m, ProtoBuf *out)
 {
     return StatusEncode(m, out, NULL);
 }
 
+/* proto_bitstream_body_encode --
+ *	the bitstream body record, checked by decoding. */
 int
 proto_bitstream_body_encode(const ProtoBitstreamBody *m, ProtoBuf *out)
 {
@@ -1491,6 +1538,8 @@ proto_bitstream_body_encode(const ProtoBitstreamBody *m, ProtoBuf *out)
     return 0;
 }
 
+/* proto_ticket_secrets_encode --
+ *	the ticket secrets record, checked by decoding. */
 int
 proto_ticket_secrets_encode(const ProtoTicketSecret *s, size_t n,
 	ProtoBuf *out)
@@ -1551,6 +1600,7 @@ ReadSigned(const uint8_t *image, size_t len, ProtoFileType type,
     return 0;
 }
 
+/* CheckSignature -- the signer's ECDSA signature over the envelope. */
 static int
 CheckSignature(const ProtoContainer *c, const uint8_t key[PROTO_P384_PUB],
 	const char *what, const char *signer, ProtoError *err)
@@ -1569,6 +1619,7 @@ CheckSignature(const ProtoContainer *c, const uint8_t key[PROTO_P384_PUB],
 /* The file's name in messages: what, or the message's default. */
 #define WHAT(what, dflt) ((what) != NULL ? (what) : (dflt))
 
+/* proto_request_write -- a signed job request file. */
 int
 proto_request_write(const ProtoRequest *m, ProtoSignFn signFn, void *signCtx,
 	uint8_t **out, size_t *outLen, ProtoError *err)
@@ -1584,6 +1635,7 @@ proto_request_write(const ProtoRequest *m, ProtoSignFn signFn, void *signCtx,
 	    err);
 }
 
+/* proto_request_read -- checks and decodes a job request file (proto.h). */
 int
 proto_request_read(const uint8_t *image, size_t len, const char *what,
 	const uint8_t root[PROTO_P384_PUB], ProtoRequest *m,
@@ -1628,6 +1680,7 @@ proto_request_read(const uint8_t *image, size_t len, const char *what,
     return -1;
 }
 
+/* proto_reply_write -- a signed job reply file. */
 int
 proto_reply_write(const ProtoReply *m, ProtoSignFn signFn, void *signCtx,
 	uint8_t **out, size_t *outLen, ProtoError *err)
@@ -1643,6 +1696,7 @@ proto_reply_write(const ProtoReply *m, ProtoSignFn signFn, void *signCtx,
 	    err);
 }
 
+/* proto_reply_read -- checks and decodes a job reply file (proto.h). */
 int
 proto_reply_read(const uint8_t *image, size_t len, const char *what,
 	const uint8_t root[PROTO_P384_PUB], ProtoReply *m, ProtoError *err)
@@ -1682,6 +1736,7 @@ proto_reply_read(const uint8_t *image, size_t len, const char *what,
     return -1;
 }
 
+/* proto_job_write -- a signed job file. */
 int
 proto_job_write(const ProtoJob *m, ProtoSignFn signFn, void *signCtx,
 	uint8_t **out, size_t *outLen, ProtoError *err)
@@ -1696,6 +1751,7 @@ proto_job_write(const ProtoJob *m, ProtoSignFn signFn, void *signCtx,
     return WriteSigned(PROTO_FILE_JOB, &b, signFn, signCtx, out, outLen, err);
 }
 
+/* proto_job_read -- checks and decodes a job file (proto.h). */
 int
 proto_job_read(const uint8_t *image, size_t len, const char *what,
 	const uint8_t root[PROTO_P384_PUB], ProtoJob *m, ProtoError *err)
@@ -1735,6 +1791,7 @@ proto_job_read(const uint8_t *image, size_t len, const char *what,
     return -1;
 }
 
+/* proto_status_write -- a signed job status file. */
 int
 proto_status_write(const ProtoStatus *m, ProtoSignFn signFn, void *signCtx,
 	uint8_t **out, size_t *outLen, ProtoError *err)
@@ -1750,6 +1807,7 @@ proto_status_write(const ProtoStatus *m, ProtoSignFn signFn, void *signCtx,
 	    err);
 }
 
+/* proto_status_read -- checks and decodes a job status file (proto.h). */
 int
 proto_status_read(const uint8_t *image, size_t len, const char *what,
 	const uint8_t mhsmKey[PROTO_P384_PUB], ProtoStatus *m, ProtoError *err)

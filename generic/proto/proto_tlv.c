@@ -38,6 +38,7 @@ proto_buf_init(ProtoBuf *b)
     b->failed = 0;
 }
 
+/* proto_buf_free -- cleanses the bytes, frees them, leaves an empty buffer. */
 void
 proto_buf_free(ProtoBuf *b)
 {
@@ -119,6 +120,7 @@ proto_be16(uint8_t *p, uint16_t v)
     p[1] = (uint8_t) v;
 }
 
+/* proto_be32 -- stores v big-endian in 4 bytes. */
 void
 proto_be32(uint8_t *p, uint32_t v)
 {
@@ -128,6 +130,7 @@ proto_be32(uint8_t *p, uint32_t v)
     p[3] = (uint8_t) v;
 }
 
+/* proto_be64 -- stores v big-endian in 8 bytes. */
 void
 proto_be64(uint8_t *p, uint64_t v)
 {
@@ -135,12 +138,14 @@ proto_be64(uint8_t *p, uint64_t v)
     proto_be32(p + 4, (uint32_t) v);
 }
 
+/* proto_get_be16 -- a big-endian u16. */
 uint16_t
 proto_get_be16(const uint8_t *p)
 {
     return (uint16_t) ((p[0] << 8) | p[1]);
 }
 
+/* proto_get_be32 -- a big-endian u32. */
 uint32_t
 proto_get_be32(const uint8_t *p)
 {
@@ -148,6 +153,7 @@ proto_get_be32(const uint8_t *p)
 	    | ((uint32_t) p[2] << 8) | (uint32_t) p[3];
 }
 
+/* proto_get_be64 -- a big-endian u64. */
 uint64_t
 proto_get_be64(const uint8_t *p)
 {
@@ -202,6 +208,7 @@ proto_put_bytes(ProtoBuf *b, uint16_t tag, const void *val, size_t len)
     }
 }
 
+/* proto_put_u64 -- an 8-byte big-endian item. */
 void
 proto_put_u64(ProtoBuf *b, uint16_t tag, uint64_t v)
 {
@@ -211,18 +218,21 @@ proto_put_u64(ProtoBuf *b, uint16_t tag, uint64_t v)
     proto_put_bytes(b, tag, v8, 8);
 }
 
+/* proto_put_i64 -- an 8-byte two's complement item. */
 void
 proto_put_i64(ProtoBuf *b, uint16_t tag, int64_t v)
 {
     proto_put_u64(b, tag, (uint64_t) v);
 }
 
+/* proto_put_u8 -- a one-byte item (flags, kinds). */
 void
 proto_put_u8(ProtoBuf *b, uint16_t tag, uint8_t v)
 {
     proto_put_bytes(b, tag, &v, 1);
 }
 
+/* proto_put_str -- a text item (no NUL); NULL fails the buffer. */
 void
 proto_put_str(ProtoBuf *b, uint16_t tag, const char *s)
 {
@@ -257,6 +267,7 @@ proto_begin(ProtoBuf *b, uint16_t tag)
     return mark;
 }
 
+/* proto_end -- fills in the length of the nested record started at mark. */
 void
 proto_end(ProtoBuf *b, size_t mark)
 {
@@ -292,6 +303,7 @@ proto_reader_init(ProtoReader *r, const uint8_t *data, size_t len)
     r->end = data + (data != NULL ? len : 0);
 }
 
+/* proto_next -- the next item: 1, 0 at the end, -1 if it runs past the end. */
 int
 proto_next(ProtoReader *r, ProtoItem *item)
 {
@@ -315,6 +327,7 @@ proto_next(ProtoReader *r, ProtoItem *item)
     return 1;
 }
 
+/* proto_find -- the first item with tag: 1 found, 0 absent, -1 malformed. */
 int
 proto_find(const uint8_t *data, size_t len, uint16_t tag, ProtoItem *item)
 {
@@ -351,6 +364,7 @@ proto_item_u64(const ProtoItem *item, uint64_t *v)
     return 0;
 }
 
+/* proto_item_i64 -- an 8-byte two's complement value. */
 int
 proto_item_i64(const ProtoItem *item, int64_t *v)
 {
@@ -368,6 +382,7 @@ proto_item_i64(const ProtoItem *item, int64_t *v)
     return 0;
 }
 
+/* proto_item_fixed -- a value of exactly len bytes. */
 int
 proto_item_fixed(const ProtoItem *item, void *out, size_t len)
 {
@@ -484,6 +499,7 @@ proto_hex(const uint8_t *data, size_t len, char *out)
     out[2 * len] = '\0';
 }
 
+/* proto_hex_digit -- the value of a hex digit, -1 if it is not one. */
 int
 proto_hex_digit(int c)
 {
@@ -499,6 +515,7 @@ proto_hex_digit(int c)
     return -1;
 }
 
+/* proto_unhex -- exactly 2*len hex digits into len bytes. */
 int
 proto_unhex(const char *text, uint8_t *out, size_t len)
 {

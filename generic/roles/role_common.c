@@ -51,6 +51,7 @@ role_hsm_error(ProtoError *err, const char *what, hsm_err_t code)
     return -1;
 }
 
+/* Fail -- a message with one string argument into err; returns -1. */
 static int
 Fail(ProtoError *err, const char *fmt, const char *arg)
 {
@@ -142,12 +143,14 @@ OpenDir(const char *dir, const char *serverName, RoleHsm **hsmPtr,
     return 0;
 }
 
+/* role_hsm_open_dir -- a session on the HSM of dir (created on first use). */
 int
 role_hsm_open_dir(const char *dir, RoleHsm **hsm, ProtoError *err)
 {
     return OpenDir(dir, NULL, hsm, err);
 }
 
+/* role_hsm_open -- the HSM of a server name, $SPPS_HOME/hsm/<name>. */
 int
 role_hsm_open(const char *serverName, RoleHsm **hsm, ProtoError *err)
 {
@@ -191,6 +194,7 @@ role_hsm_open(const char *serverName, RoleHsm **hsm, ProtoError *err)
     return rc;
 }
 
+/* role_hsm_close -- closes the session and frees the RoleHsm. */
 void
 role_hsm_close(RoleHsm *hsm)
 {
@@ -374,6 +378,7 @@ typedef struct EcdhCall {
     int failed;
 } EcdhCall;
 
+/* EcdhWithKey -- hsm_fw_key_use callback: ECDH with the borrowed key. */
 static hsm_err_t
 EcdhWithKey(const HsmFwKey *key, void *ctx)
 {
@@ -393,6 +398,7 @@ EcdhWithKey(const HsmFwKey *key, void *ctx)
     return HSM_NO_ERROR;
 }
 
+/* role_ecdh -- ProtoEcdhFn over a RoleKey. */
 int
 role_ecdh(void *ctx, const uint8_t peer[PROTO_P384_PUB], uint8_t shared[48],
 	ProtoError *err)
@@ -455,6 +461,7 @@ HsmRandom(RoleHsm *hsm, uint8_t *out, uint32_t len, ProtoError *err)
     return 0;
 }
 
+/* role_random -- len bytes from the HSM's random generator. */
 int
 role_random(RoleHsm *hsm, uint8_t *out, size_t len, ProtoError *err)
 {
@@ -467,6 +474,7 @@ role_random(RoleHsm *hsm, uint8_t *out, size_t len, ProtoError *err)
     return HsmRandom(hsm, out, (uint32_t) len, err);
 }
 
+/* AuthEnc -- one AES-256-GCM call of the engine's cipher service. */
 static int
 AuthEnc(const RoleKey *aesKey, int encrypt, const uint8_t *iv,
 	const uint8_t *aad, size_t aadLen, const uint8_t *in, size_t inLen,
@@ -507,6 +515,7 @@ AuthEnc(const RoleKey *aesKey, int encrypt, const uint8_t *iv,
     return 0;
 }
 
+/* role_wrap -- IV || GCM(aesKey, aad, pt) || tag, IV from the HSM. */
 int
 role_wrap(const RoleKey *aesKey, const uint8_t *aad, size_t aadLen,
 	const uint8_t *pt, size_t ptLen, uint8_t **out, size_t *outLen,
@@ -537,6 +546,7 @@ role_wrap(const RoleKey *aesKey, const uint8_t *aad, size_t aadLen,
     return 0;
 }
 
+/* role_unwrap -- the plaintext of role_wrap's output, or nothing. */
 int
 role_unwrap(const RoleKey *aesKey, const uint8_t *aad, size_t aadLen,
 	const uint8_t *in, size_t inLen, uint8_t **pt, size_t *ptLen,
@@ -628,6 +638,7 @@ role_blob_read(RoleHsm *hsm, const char *name, uint8_t **data, size_t *len,
     return 0;
 }
 
+/* role_blob_write -- writes a firmware blob (durable when it returns). */
 int
 role_blob_write(RoleHsm *hsm, const char *name, const uint8_t *data,
 	size_t len, ProtoError *err)

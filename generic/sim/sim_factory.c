@@ -77,6 +77,7 @@ static const char *const dieSuffixes[] = {
     "", "T", "TS", "S", "TL", "TLS", "XT", "L", "LS", NULL
 };
 
+/* EqualNoCase -- 1 if the first n characters match ignoring ASCII case. */
 static int
 EqualNoCase(const char *a, const char *b, size_t n)
 {
@@ -98,6 +99,7 @@ EqualNoCase(const char *a, const char *b, size_t n)
     return 1;
 }
 
+/* FindDie -- the table entry of a die name, with its suffix forms. */
 static const DieInfo *
 FindDie(const char *die)
 {
@@ -123,6 +125,7 @@ FindDie(const char *die)
     return NULL;
 }
 
+/* sim_die_has_kfp -- 1 if the die has a factory key pair. */
 int
 sim_die_has_kfp(const char *die)
 {
@@ -131,6 +134,7 @@ sim_die_has_kfp(const char *die)
     return d != NULL && d->hasKfp;
 }
 
+/* sim_die_family -- the family of a die, NULL if unknown. */
 const char *
 sim_die_family(const char *die)
 {
@@ -139,6 +143,7 @@ sim_die_family(const char *die)
     return d != NULL ? d->family : NULL;
 }
 
+/* sim_die_canon -- the canonical die name ("M2S090"). */
 int
 sim_die_canon(const char *die, char out[32])
 {
@@ -161,6 +166,7 @@ typedef struct InitCtx {
     ProtoError err;
 } InitCtx;
 
+/* InitFail -- records msg (if any) and fails the transaction. */
 static hsm_err_t
 InitFail(InitCtx *ctx, const char *msg)
 {
@@ -275,6 +281,7 @@ FactoryDir(void)
     return dir;
 }
 
+/* sim_factory_open -- opens the factory HSM and its keys (sim_factory.h). */
 int
 sim_factory_open(SimFactory **factory, ProtoError *err)
 {
@@ -339,6 +346,7 @@ sim_factory_open(SimFactory **factory, ProtoError *err)
     return -1;
 }
 
+/* sim_factory_close -- closes the factory. */
 void
 sim_factory_close(SimFactory *f)
 {
@@ -350,12 +358,14 @@ sim_factory_close(SimFactory *f)
     free(f);
 }
 
+/* sim_factory_dir -- the factory's state directory. */
 const char *
 sim_factory_dir(const SimFactory *f)
 {
     return f->hsm->dir;
 }
 
+/* sim_factory_root -- the vendor root public key. */
 int
 sim_factory_root(SimFactory *f, uint8_t root[PROTO_P384_PUB], ProtoError *err)
 {
@@ -421,6 +431,7 @@ NextSerial(hsm_hdl_t session, void *clientData)
     return HSM_NO_ERROR;
 }
 
+/* IsDsnHex -- 1 if s is exactly 32 lower-case hex digits. */
 static int
 IsDsnHex(const char *s)
 {
@@ -518,6 +529,7 @@ CheckRequest(ProtoCert *cert, ProtoError *err)
     return 0;
 }
 
+/* sim_factory_certify -- issues a certificate (sim_factory.h). */
 int
 sim_factory_certify(SimFactory *f, ProtoCert *cert, ProtoError *err)
 {
@@ -570,6 +582,8 @@ typedef struct DfkCtx {
     ProtoError err;
 } DfkCtx;
 
+/* WithDfkKey --
+ *	hsm_fw_key_use callback: seals or derives with the DFK-DB key. */
 static hsm_err_t
 WithDfkKey(const HsmFwKey *key, void *clientData)
 {
@@ -594,6 +608,7 @@ WithDfkKey(const HsmFwKey *key, void *clientData)
     return HSM_NO_ERROR;
 }
 
+/* UseDfk -- runs WithDfkKey on the DFK-DB key. */
 static int
 UseDfk(SimFactory *f, DfkCtx *ctx, ProtoError *err)
 {
@@ -611,6 +626,8 @@ UseDfk(SimFactory *f, DfkCtx *ctx, ProtoError *err)
     return 0;
 }
 
+/* sim_factory_seal_dfk_key --
+ *	the DFK-DB key sealed to a valid M-HSM certificate. */
 int
 sim_factory_seal_dfk_key(SimFactory *f, const ProtoCert *mhsmCert,
 	uint8_t **sealed, size_t *sealedLen, ProtoError *err)

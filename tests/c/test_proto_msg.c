@@ -163,7 +163,8 @@ EditNested(const uint8_t *data, size_t len, uint16_t outer, size_t index,
 		    continue;
 		}
 		if (in.tag == inner && mode == 2) {
-		    proto_put_bytes(&b, in.tag, in.val, in.len ? in.len - 1 : 0);
+		    proto_put_bytes(&b, in.tag, in.val,
+			    in.len ? in.len - 1 : 0);
 		    continue;
 		}
 		proto_put_bytes(&b, in.tag, in.val, in.len);
@@ -818,7 +819,8 @@ TestRequest(void)
 	    "ticket 1: field 'maxDevices' is 0: must be at least 1, or -1 "
 	    "for unlimited");
     ENCODE_FAILS(x.tickets[0].maxDevices = -2, "is -2");
-    ENCODE_FAILS((free(x.tickets[2].name), x.tickets[2].name = Dup("MyTicket1")),
+    ENCODE_FAILS((free(x.tickets[2].name),
+	    x.tickets[2].name = Dup("MyTicket1")),
 	    "two tickets are named 'MyTicket1'");
     ENCODE_FAILS((free(x.jobName), x.jobName = Dup("")), "a required field");
     ENCODE_FAILS((free(x.jobName), x.jobName = NULL), "a required field");

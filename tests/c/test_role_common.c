@@ -50,7 +50,8 @@ NewKey(RoleHsm *hsm, uint16_t store, RoleKey *key, uint8_t pub[96])
     key->hsm = hsm;
     if (role_key_store_open(hsm, store, &key->keyStore, &err) != 0
 	    || role_key_generate(hsm, key->keyStore,
-		HSM_KEY_TYPE_ECDSA_NIST_P384, &key->keyId, pub, 96, &err) != 0) {
+		HSM_KEY_TYPE_ECDSA_NIST_P384, &key->keyId, pub, 96,
+		&err) != 0) {
 	fprintf(stderr, "NewKey: %s\n", err.msg);
 	return -1;
     }
