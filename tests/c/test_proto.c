@@ -322,6 +322,38 @@ TestContainerRoundTrip(void)
     }
 }
 
+/* Large bodies: compressed when they compress, stored as they are when a
+ * sample shows they do not (ciphertext), and read back either way. */
+static void
+TestContainerLarge(void)
+{
+    int text;
+    ProtoError err;
+
+    for (text = 0; text < 2; text++) {
+	size_t n = 3u << 20;
+	uint8_t *body = Body(n, text), *img = NULL;
+	size_t imgLen = 0;
+	ProtoContainer c;
+
+	CHECK(proto_container_write(PROTO_FILE_BITSTREAM, PROTO_AUTH_DIGEST,
+		1, body, n, NULL, NULL, NULL, &img, &imgLen, &err) == 0);
+	if (img == NULL) {
+	    free(body);
+	    continue;
+	}
+	CHECK(img[7] == (text ? 1 : 0));
+	CHECK(text ? imgLen < n / 100 : imgLen == 12 + n + 2 + 48);
+	CHECK(proto_container_read(img, imgLen, PROTO_FILE_BITSTREAM, NULL,
+		PROTO_MAX_BODY, "pdb", &c, &err) == 0);
+	CHECK(c.bodyLen == n && c.body != NULL
+		&& memcmp(c.body, body, n) == 0);
+	proto_container_free(&c);
+	free(img);
+	free(body);
+    }
+}
+
 /* The message of reading img as expected, which must fail; the MAC key is
  * given when the file says it is MACed (withKey: always). */
 static const char *
@@ -794,6 +826,7 @@ main(void)
     UNIT_RUN(TestHex);
     UNIT_RUN(TestUuid);
     UNIT_RUN(TestContainerRoundTrip);
+    UNIT_RUN(TestContainerLarge);
     UNIT_RUN(TestContainerErrors);
     UNIT_RUN(TestContainerZlib);
     UNIT_RUN(TestContainerDamage);
