@@ -350,12 +350,13 @@ SetHsmParamsObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 	    role_uhsm_master_uuid(u));
     if (mhsm[0] != '\0') {
 	snprintf(st.mhsmUuid, sizeof(st.mhsmUuid), "%s", mhsm);
-    } else if (sameServer) {
+    } else if (s->hasSettings) {
+	/* Not bound to the U-HSM: kept when another server is named. */
 	snprintf(st.mhsmUuid, sizeof(st.mhsmUuid), "%s", s->settings.mhsmUuid);
     }
     if (keysetDir != NULL) {
 	st.keysetDir = jm_strdup(keysetDir);
-    } else if (sameServer && s->settings.keysetDir != NULL) {
+    } else if (s->hasSettings && s->settings.keysetDir != NULL) {
 	st.keysetDir = jm_strdup(s->settings.keysetDir);
     }
     st.updated = (uint64_t) time(NULL);

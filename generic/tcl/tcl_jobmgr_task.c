@@ -15,6 +15,7 @@
  */
 
 #include "tcl_jobmgr.h"
+#include "sim/sim_factory.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -706,6 +707,7 @@ typedef struct ExportPart {
     JmBitstreamDef *def;
     JmJdc jdc;
     char features[64];
+    char die[32];		/* canonical (sim_die_canon): "M2S090" */
     const JmExportedBitstream *earlier;	/* of a first export, or NULL */
 } ExportPart;
 
@@ -934,6 +936,13 @@ ExportObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 	    goto done;
 	}
 	nParts++;
+	if (sim_die_canon(parts[k].jdc.die, parts[k].die) != 0) {
+	    Spps_ErrorObj(interp, Tcl_ObjPrintf("JDC DIE {%s}", parts[k].jdc.die),
+		    Tcl_ObjPrintf("export_hsmtask: the design of programming data "
+			    "'%s' is for die '%s', which spps does not know",
+			    d->name, parts[k].jdc.die));
+	    goto done;
+	}
 	jm_features_format(def->features, parts[k].features,
 		sizeof(parts[k].features));
 	for (e = 0; e < t->nExported; e++) {
@@ -965,7 +974,7 @@ ExportObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 	job.devices[i].name = j->devices[i].name;
 	job.devices[i].hwLocation = j->devices[i].hwLocation;
 	job.devices[i].family = pt->jdc.family;
-	job.devices[i].die = pt->jdc.die;
+	job.devices[i].die = pt->die;
 	job.devices[i].bitstream = pt->def->name;
     }
     job.nBitstreams = nParts;
@@ -976,7 +985,7 @@ ExportObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 	b->name = pt->def->name;
 	b->type = pt->def->type;
 	b->family = pt->jdc.family;
-	b->die = pt->jdc.die;
+	b->die = pt->die;
 	b->designName = pt->jdc.designName;
 	b->features = pt->features;
 	b->protocol = pt->def->protocol;
