@@ -350,8 +350,8 @@ ParseIntelHex(Tcl_Interp *interp, const char *path, const uint8_t *text,
 	if ((sum & 0xFF) != 0) {
 	    free(chunks);
 	    return Spps_ErrorObj(interp, Tcl_ObjPrintf("FILE FORMAT {%s}", path),
-		    Tcl_ObjPrintf("Parameter 'file' : '%s' line %zu: checksum "
-			    "error", path, line));
+		    Tcl_ObjPrintf("Parameter 'file' : '%s' line %lu: checksum "
+			    "error", path, (unsigned long) line));
 	}
 	switch (type) {
 	case 0:
@@ -409,8 +409,8 @@ ParseIntelHex(Tcl_Interp *interp, const char *path, const uint8_t *text,
 	free(chunks);
 	return Spps_ErrorObj(interp, Tcl_ObjPrintf("DATA SIZE {%s}", path),
 		Tcl_ObjPrintf("Parameter 'file' : '%s' spans %llu bytes, more "
-			"than the client's %zu", path,
-			(unsigned long long) (hi - lo), max));
+			"than the client's %lu", path,
+			(unsigned long long) (hi - lo), (unsigned long) max));
     }
     if ((img = malloc((size_t) (hi - lo))) == NULL) {
 	free(chunks);
@@ -428,8 +428,8 @@ ParseIntelHex(Tcl_Interp *interp, const char *path, const uint8_t *text,
   bad:
     free(chunks);
     return Spps_ErrorObj(interp, Tcl_ObjPrintf("FILE FORMAT {%s}", path),
-	    Tcl_ObjPrintf("Parameter 'file' : '%s' line %zu is not an Intel "
-		    "HEX record", path, line));
+	    Tcl_ObjPrintf("Parameter 'file' : '%s' line %lu is not an Intel "
+		    "HEX record", path, (unsigned long) line));
 }
 
 /*
@@ -521,8 +521,8 @@ SetNvmUpdate(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[], int snvm)
     }
     if ((uint64_t) contentLen > client->size) {
 	Spps_ErrorObj(interp, Tcl_ObjPrintf("DATA SIZE {%s}", clientName),
-		Tcl_ObjPrintf("%s: '%s' holds %zu bytes; %s client '%s' has "
-			"room for %llu", cmd, path, contentLen, kind, clientName,
+		Tcl_ObjPrintf("%s: '%s' holds %lu bytes; %s client '%s' has "
+			"room for %llu", cmd, path, (unsigned long) contentLen, kind, clientName,
 			(unsigned long long) client->size));
 	goto done;
     }

@@ -1470,21 +1470,24 @@ ImportStatusObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 		"certifies the removal of every ticket of the task)",
 		result.missing[i]);
     }
-    summary = Tcl_ObjPrintf("%s '%s': %zu ticket(s)",
+    summary = Tcl_ObjPrintf("%s '%s': %lu ticket(s)",
 	    result.status.isEnd ? "Job end status" : "Job status", path,
-	    result.status.nTickets);
+	    (unsigned long) result.status.nTickets);
     if (nValidTicket < result.status.nTickets) {
-	Tcl_AppendPrintfToObj(summary, " (%zu INVALID)",
-		result.status.nTickets - nValidTicket);
+	Tcl_AppendPrintfToObj(summary, " (%lu INVALID)",
+		(unsigned long) (result.status.nTickets - nValidTicket));
     }
-    Tcl_AppendPrintfToObj(summary, "; %zu CoC(s): %zu valid, %zu INVALID",
-	    result.status.nCocs, nValidCoc, result.status.nCocs - nValidCoc);
+    Tcl_AppendPrintfToObj(summary, "; %lu CoC(s): %lu valid, %lu INVALID",
+	    (unsigned long) result.status.nCocs, (unsigned long) nValidCoc,
+	    (unsigned long) (result.status.nCocs - nValidCoc));
     if (result.status.isEnd) {
-	Tcl_AppendPrintfToObj(summary, "; %zu end certifier(s): %zu valid, "
-		"%zu INVALID", result.status.nCertifiers, nValidCert,
-		result.status.nCertifiers - nValidCert);
+	Tcl_AppendPrintfToObj(summary, "; %lu end certifier(s): %lu valid, "
+		"%lu INVALID", (unsigned long) result.status.nCertifiers,
+		(unsigned long) nValidCert,
+		(unsigned long) (result.status.nCertifiers - nValidCert));
 	if (result.nMissing > 0) {
-	    Tcl_AppendPrintfToObj(summary, ", %zu missing", result.nMissing);
+	    Tcl_AppendPrintfToObj(summary, ", %lu missing",
+		    (unsigned long) result.nMissing);
 	}
     }
     Tcl_AppendPrintfToObj(summary, "; signed by M-HSM %s: %s.",
