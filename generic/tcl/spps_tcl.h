@@ -36,6 +36,10 @@ int SppsLog_Init(Tcl_Interp *interp);		/* tcl_util.c: spps::log */
 int SppsJdc_Init(Tcl_Interp *interp);		/* tcl_jdc.c:  spps::jdc */
 /* Job Manager commands in the global namespace (tcl_jobmgr.c), for Jobmgr_Init. */
 int SppsJobmgr_Init(Tcl_Interp *interp);
+int SppsSim_Init(Tcl_Interp *interp);		/* tcl_sim.c:  spps::sim */
+/* FlashPro Express commands in the global namespace (tcl_fpexpress.c),
+ * for Fpexpress_Init. */
+int SppsFpexpress_Init(Tcl_Interp *interp);
 
 /* ------------------------------------------------------------------ */
 /* Errors                                                               */

@@ -24,6 +24,7 @@ static int (*const sppsAreas[])(Tcl_Interp *) = {
     SppsLog_Init,
     SppsHsm_Init,
     SppsJdc_Init,
+    SppsSim_Init,
     NULL
 };
 
@@ -108,7 +109,7 @@ Jobmgr_Init(Tcl_Interp *interp)
 int
 Fpexpress_Init(Tcl_Interp *interp)
 {
-    if (RequireSpps(interp) != TCL_OK) {
+    if (RequireSpps(interp) != TCL_OK || SppsFpexpress_Init(interp) != TCL_OK) {
 	return TCL_ERROR;
     }
     return Tcl_PkgProvide(interp, "fpexpress", PACKAGE_VERSION);
