@@ -408,9 +408,9 @@ ParseIntelHex(Tcl_Interp *interp, const char *path, const uint8_t *text,
     if (hi - lo > max) {
 	free(chunks);
 	return Spps_ErrorObj(interp, Tcl_ObjPrintf("DATA SIZE {%s}", path),
-		Tcl_ObjPrintf("Parameter 'file' : '%s' spans %llu bytes, more "
-			"than the client's %lu", path,
-			(unsigned long long) (hi - lo), (unsigned long) max));
+		Tcl_ObjPrintf("Parameter 'file' : '%s' spans %lld bytes, more "
+			"than the client's %lld", path, (long long) (hi - lo),
+			(long long) max));
     }
     if ((img = malloc((size_t) (hi - lo))) == NULL) {
 	free(chunks);
@@ -521,9 +521,9 @@ SetNvmUpdate(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[], int snvm)
     }
     if ((uint64_t) contentLen > client->size) {
 	Spps_ErrorObj(interp, Tcl_ObjPrintf("DATA SIZE {%s}", clientName),
-		Tcl_ObjPrintf("%s: '%s' holds %lu bytes; %s client '%s' has "
-			"room for %llu", cmd, path, (unsigned long) contentLen, kind, clientName,
-			(unsigned long long) client->size));
+		Tcl_ObjPrintf("%s: '%s' holds %lld bytes; %s client '%s' has "
+			"room for %lld", cmd, path, (long long) contentLen, kind,
+			clientName, (long long) client->size));
 	goto done;
     }
     if (u == NULL) {
