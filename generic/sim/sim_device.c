@@ -726,7 +726,7 @@ StillThere(SimSession *s, SimError *err)
 	return -1;
     }
     if (rc == 0 || memcmp(dsn, s->dsn, PROTO_DSN) != 0) {
-	return DevFail(err, SIM_PULLED, "programmer '%s' : the board was "
+	return DevFail(err, SIM_PULLED, "the board of programmer '%s' was "
 		"pulled: the device does not answer", s->prg);
     }
     return 0;
@@ -742,7 +742,7 @@ FaultPoint(SimSession *s, SimStep step, SimError *err)
 	return -1;
     }
     if (rc == 1) {
-	return DevFail(err, SIM_PULLED, "programmer '%s' : the board was "
+	return DevFail(err, SIM_PULLED, "the board of programmer '%s' was "
 		"pulled (fault at step '%s')", s->prg, sim_step_name(step));
     }
     return 0;
@@ -764,13 +764,13 @@ sim_session_open(SimBench *bench, const char *prg, SimSession **out,
     snprintf(s->prg, sizeof(s->prg), "%s", prg);
     if ((rc = sim_bench_board(bench, prg, s->dsn, err)) <= 0) {
 	free(s);
-	return rc < 0 ? -1 : DevFail(err, SIM_NO_BOARD, "programmer '%s' : no "
-		"device found on the chain (no board)", prg);
+	return rc < 0 ? -1 : DevFail(err, SIM_NO_BOARD, "no device found on "
+		"the chain of programmer '%s' (no board)", prg);
     }
     if ((rc = DeviceRead(bench, s->dsn, &d, err)) <= 0) {
 	free(s);
-	return rc < 0 ? -1 : DevFail(err, SIM_NO_DEVICE, "programmer '%s' : "
-		"the board's device is unknown to the bench", prg);
+	return rc < 0 ? -1 : DevFail(err, SIM_NO_DEVICE, "the device on "
+		"programmer '%s' is unknown to the bench", prg);
     }
     if (info != NULL) {
 	FillInfo(&d, prg, info);
@@ -807,8 +807,8 @@ sim_session_authenticate(SimSession *s, const uint8_t challenge[PROTO_NONCE],
 	return -1;
     }
     if (DeviceRead(s->bench, s->dsn, &d, err) != 1) {
-	return DevFail(err, SIM_FAIL, "programmer '%s' : the device record is "
-		"gone", s->prg);
+	return DevFail(err, SIM_FAIL, "the record of the device on programmer "
+		"'%s' is gone", s->prg);
     }
     memset(&a, 0, sizeof(a));
     proto_buf_init(&tbs);

@@ -301,8 +301,7 @@ DoCodedAction(Tcl_Interp *interp, FpeSession *s, SimSession *session,
 	return FailMhsm(f, fail, &err, dev->dsn, ticket->id);
     }
     LogPrg(interp, prg, "Device authenticity check PASSED (%s).", mdev.hasKfp
-	    ? "factory ECC key certified by the vendor (KFP)"
-	    : "factory key (DFK)");
+	    ? "KFP, certified by the vendor" : "DFK factory key");
 
     /* 2-3. Reservation, then the code. */
     if ((fail = role_mhsm_issue_code(s->mhsm, challenge, ticket->id, &code,
@@ -430,15 +429,15 @@ RunOne(Tcl_Interp *interp, FpeSession *s, const char *prg, Failure *f)
     if (p->nActions != 1) {
 	LogPrg(interp, prg, "%s", "Scan Chain FAILED.");
 	rc = Fail(f, EXIT_NO_DEVICE, Tcl_ObjPrintf("DEVICE CHAIN {%s}", prg),
-		Tcl_ObjPrintf("programmer '%s' : the chain has 1 device, the "
+		Tcl_ObjPrintf("the chain of programmer '%s' has 1 device; the "
 			"job expects %lu", prg, (unsigned long) p->nActions));
 	goto done;
     }
     if (strcmp(info.die, jobDie) != 0) {
 	LogPrg(interp, prg, "%s", "Scan Chain FAILED.");
 	rc = Fail(f, EXIT_DEVICE_TYPE, Tcl_ObjPrintf("DEVICE DIE %s", dsn),
-		Tcl_ObjPrintf("programmer '%s' : the device on the chain is a %s "
-			"(DSN %s); device '%s' of the job is a %s", prg, info.die,
+		Tcl_ObjPrintf("the device on the chain of programmer '%s' is a "
+			"%s (DSN %s); device '%s' of the job is a %s", prg, info.die,
 			dsn, job->devices[0].name, jobDie));
 	goto done;
     }
