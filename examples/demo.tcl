@@ -118,8 +118,10 @@ set ok [tutorial::flow Report]
 set seconds [format %.1f [expr {([clock milliseconds] - $t0) / 1000.0}]]
 
 set s [tutorial::summary]
-puts "== Summary"
-puts "devices programmed:      [dict get $s programmed] (the job authorised [dict get $s authorised])"
+puts "== Summary[expr {$ok ? "" : " (the flow stopped early)"}]"
+puts "devices programmed:      [dict get $s programmed][expr {
+    [dict get $s authorised] eq "?" ? ""
+	: " (the job authorised [dict get $s authorised])"}]"
 puts "codes refused by M-HSM:  [dict get $s refused]"
 lassign [dict get $s cocs] v n
 puts "CoCs valid:              $v of $n"

@@ -34,9 +34,10 @@ namespace eval ::tutorial {
     # The tickets of the tutorial's HSM task, as the status logs list them.
     variable tickets {MyTicket1 PROGRAM MyTicket2 VERIFY MyTicket3 ERASE}
 
-    # The CM operator's hands (not in the tutorial, where boards are
-    # plugged in by hand and actions run by clicking RUN), written into
-    # the CM folder next to the tutorial's scripts.
+    # The CM operator's hands, which plug boards in (not a script in the
+    # tutorial), written into the CM folder next to the CM scripts.  The
+    # RUN button is examples/scripts/Scripts_For_CM/
+    # FlashProExpress_Run_Actions.tcl.
     variable cmScripts {
 	Demo_Connect_Board.tcl {
 # Demo_Connect_Board.tcl -- the CM operator takes the board off the
@@ -58,17 +59,6 @@ set board [spps::sim::board info $dsn]
 spps::log write "Board connected to programmer '[dict get $board programmer]':\
     [dict get $board family] [dict get $board die], device DSN $dsn,\
     [dict get $board state]"
-}
-	Demo_Run_Actions.tcl {
-# Demo_Run_Actions.tcl -- RUN in FlashPro Express: each action of
-# SCRIPT_ARGS (PROGRAM, VERIFY, ERASE) on the board of the programmer.
-open_project -project {./MyProgJob/MyProgJob.pro}
-foreach action $argv {
-    set_programming_action -name {MyDevice} -action $action
-    run_selected_actions
-}
-save_project
-close_project
 }
     }
 }
@@ -420,7 +410,7 @@ proc ::tutorial::Play {} {
 	    into the M-HSM" FlashProExpress_Create_Job_Project.tcl
     Step Status cm-status27 "job status before PROGRAM" 27 {2 2 2}
 
-    Step Tool cm-program1 CM "PROGRAM board 1" Demo_Run_Actions.tcl \
+    Step Tool cm-program1 CM "PROGRAM board 1" FlashProExpress_Run_Actions.tcl \
 	-args PROGRAM
     Step Status cm-status28 "job status after PROGRAM" 28 {1 2 2}
 
@@ -429,7 +419,7 @@ proc ::tutorial::Play {} {
     set board2 [dsn [dict get $rec out]]
     Expect rec "no board connected" {$board2 ne ""}
     Step set rec
-    Step Tool cm-program2 CM "PROGRAM board 2" Demo_Run_Actions.tcl \
+    Step Tool cm-program2 CM "PROGRAM board 2" FlashProExpress_Run_Actions.tcl \
 	-args PROGRAM
     Step Status cm-status29 "job status after PROGRAM on the new board" 29 \
 	{0 2 2}
@@ -439,8 +429,8 @@ proc ::tutorial::Play {} {
     Expect rec "no board connected" {[dsn [dict get $rec out]] ne ""}
     Step set rec
     set rec [Tool cm-program3 CM "PROGRAM board 3, which the M-HSM must\
-	    refuse: overbuild protection" Demo_Run_Actions.tcl -args PROGRAM \
-	    -expect 1]
+	    refuse: overbuild protection" FlashProExpress_Run_Actions.tcl \
+	    -args PROGRAM -expect 1]
     Expect rec "no refusal of an authorization code by the M-HSM" {
 	[refusals [dict get $rec out]] == 1
 	&& [passed [dict get $rec out] PROGRAM] == 0
@@ -452,7 +442,7 @@ proc ::tutorial::Play {} {
     Step Tool cm-board2-again CM "connect board 2 again" \
 	Demo_Connect_Board.tcl -args $board2
     set rec [Tool cm-verify-erase CM "VERIFY and ERASE board 2" \
-	    Demo_Run_Actions.tcl -args {VERIFY ERASE}]
+	    FlashProExpress_Run_Actions.tcl -args {VERIFY ERASE}]
     Expect rec "VERIFY and ERASE did not both pass" {
 	[passed [dict get $rec out] VERIFY] == 1
 	&& [passed [dict get $rec out] ERASE] == 1
