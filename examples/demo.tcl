@@ -109,8 +109,10 @@ try {
     exit 1
 }
 puts "SPPS tutorial flow (TU0823) with jobmgr and FPExpress"
-puts "workspace $workspace: OE/ (Job Manager, U-HSM), CM/ (FlashPro Express,\
-      M-HSM), home/ (SPPS_HOME)"
+puts "workspace $workspace"
+puts "  OE/, CM/            the Operations Engineer's and the Contract Manufacturer's folders"
+puts "  OE-home/, CM-home/  their SPPS_HOMEs: the U-HSM; the M-HSM and the programmer bench"
+puts "  vendor/             SPPS_FACTORY: the simulated vendor, whom both trust"
 puts ""
 
 set t0 [clock milliseconds]

@@ -12,7 +12,7 @@
 #	the two programs, not the spps package.
 #
 #	    tutorial::launchers ?BUILDDIR?   finds jobmgr and FPExpress
-#	    tutorial::workspace DIR          makes DIR/OE, DIR/CM, DIR/home
+#	    tutorial::workspace DIR          makes DIR/OE, DIR/CM and the homes
 #	    tutorial::flow ?REPORT?          plays the flow; 1 if every step
 #	                                     behaved as expected, else 0
 #	    tutorial::step ID ?KEY?          the record of a step
@@ -27,7 +27,7 @@
 namespace eval ::tutorial {
     variable here [file dirname [file normalize [info script]]]
     variable exe		;# dict: jobmgr / FPExpress -> program path
-    variable ws			;# dict: root, OE, CM, home
+    variable ws			;# dict: root, OE, CM, OE-home, CM-home, vendor
     variable records {}		;# the steps played, in order
     variable report {}		;# the REPORT callback of flow
 
@@ -98,10 +98,17 @@ proc ::tutorial::launchers {{buildDir ""}} {
 }
 
 # tutorial::workspace root --
-#	A fresh workspace: root/OE with the OE scripts and the design's JDC,
-#	root/CM with the CM scripts, root/home as SPPS_HOME (the HSMs, the
-#	tools' settings, the simulated factory and bench).  root must not
-#	exist or be empty.
+#	A fresh workspace, standing for two machines and the vendor:
+#	  root/OE       the OE's folder: the OE scripts, the design's JDC
+#	  root/CM       the CM's folder: the CM scripts
+#	  root/OE-home  SPPS_HOME of the OE's machine: U-HSM, Job Manager
+#	                settings
+#	  root/CM-home  SPPS_HOME of the CM's machine: M-HSM, FlashPro Express
+#	                settings, the bench (programmer, boards)
+#	  root/vendor   SPPS_FACTORY, the simulated Microchip factory: the
+#	                vendor root both sides trust, the devices' makers
+#	Nothing else is shared: what one side needs of the other comes as a
+#	file sent.  root must not exist or be empty.
 proc ::tutorial::workspace {root} {
     variable here
     variable ws
@@ -112,9 +119,9 @@ proc ::tutorial::workspace {root} {
     if {[file exists $root] && [llength [glob -nocomplain -directory $root *]]} {
 	error "workspace $root exists and is not empty"
     }
-    set ws [dict create root $root OE [file join $root OE] \
-	    CM [file join $root CM] home [file join $root home]]
-    foreach d {OE CM home} {
+    set ws [dict create root $root]
+    foreach d {OE CM OE-home CM-home vendor} {
+	dict set ws $d [file join $root $d]
 	file mkdir [dict get $ws $d]
     }
     set scripts [file join $here scripts]
@@ -177,9 +184,15 @@ proc ::tutorial::Tool {id side heading scripts args} {
     }
 
     set errFile [file join [dict get $ws root] stderr.txt]
-    set savedHome [expr {[info exists ::env(SPPS_HOME)] ? $::env(SPPS_HOME) : ""}]
+    set savedEnv {}
+    foreach {name value} [list SPPS_HOME [dict get $ws $side-home] \
+	    SPPS_FACTORY [dict get $ws vendor]] {
+	if {[info exists ::env($name)]} {
+	    dict set savedEnv $name $::env($name)
+	}
+	set ::env($name) $value
+    }
     set savedDir [pwd]
-    set ::env(SPPS_HOME) [dict get $ws home]
     cd [dict get $ws $side]
     try {
 	set status 0
@@ -199,10 +212,12 @@ proc ::tutorial::Tool {id side heading scripts args} {
 	}
     } finally {
 	cd $savedDir
-	if {$savedHome eq ""} {
-	    unset -nocomplain ::env(SPPS_HOME)
-	} else {
-	    set ::env(SPPS_HOME) $savedHome
+	foreach name {SPPS_HOME SPPS_FACTORY} {
+	    if {[dict exists $savedEnv $name]} {
+		set ::env($name) [dict get $savedEnv $name]
+	    } else {
+		unset -nocomplain ::env($name)
+	    }
 	}
     }
     set err ""
