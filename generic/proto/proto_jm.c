@@ -49,6 +49,10 @@ ClearFree(void *p, size_t n)
     }
 }
 
+/*
+ * FreeStrings --
+ *	Frees an array of n malloc'ed strings and the array.
+ */
 static void
 FreeStrings(char **list, size_t n)
 {
@@ -86,6 +90,11 @@ static const struct {
 };
 #define N_FEATURES (sizeof(features) / sizeof(features[0]))
 
+/*
+ * jm_features_parse --
+ *	Feature names (SECURITY FABRIC ENVM SNVM, any case, separated by
+ *	spaces, commas or |) to JM_FEATURE_* bits; an unknown word is named.
+ */
 int
 jm_features_parse(const char *text, int *bits, ProtoError *err)
 {
@@ -128,6 +137,10 @@ jm_features_parse(const char *text, int *bits, ProtoError *err)
     return 0;
 }
 
+/*
+ * jm_features_format --
+ *	JM_FEATURE_* bits to their names in canonical order.
+ */
 void
 jm_features_format(int bits, char *out, size_t outLen)
 {
@@ -161,6 +174,10 @@ enum {
 enum { CLIENT_NAME = 1, CLIENT_SIZE = 2, CLIENT_DATA = 3 };
 enum { NV_NAME = 1, NV_VALUE = 2 };
 
+/*
+ * jm_jdc_components --
+ *	The components a design provides, as JM_FEATURE_* bits.
+ */
 int
 jm_jdc_components(const JmJdc *jdc)
 {
@@ -181,6 +198,10 @@ jm_jdc_components(const JmJdc *jdc)
     return bits;
 }
 
+/*
+ * PutClients --
+ *	Writes the eNVM or sNVM clients of a JDC as nested records.
+ */
 static void
 PutClients(ProtoBuf *b, uint16_t tag, const JmClient *c, size_t n)
 {
@@ -195,6 +216,10 @@ PutClients(ProtoBuf *b, uint16_t tag, const JmClient *c, size_t n)
     }
 }
 
+/*
+ * jm_jdc_encode --
+ *	The JDC record (docs/FORMATS.md, "JDC"), fields in tag order.
+ */
 int
 jm_jdc_encode(const JmJdc *jdc, ProtoBuf *out)
 {
@@ -218,6 +243,11 @@ jm_jdc_encode(const JmJdc *jdc, ProtoBuf *out)
     return out->failed ? -1 : 0;
 }
 
+/*
+ * DecodeClients --
+ *	Reads the repeated client records of a JDC: each client's content
+ *	at most its size, names unique.
+ */
 static int
 DecodeClients(const ProtoRec *rec, uint16_t tag, const char *plural,
 	const char *singular, JmClient **out, size_t *nOut)
@@ -262,6 +292,10 @@ DecodeClients(const ProtoRec *rec, uint16_t tag, const char *plural,
     return proto_rec_unique_names(rec, &c[0].name, sizeof(c[0]), n, singular);
 }
 
+/*
+ * jm_jdc_decode --
+ *	Decodes a JDC record; on failure nothing is left allocated.
+ */
 int
 jm_jdc_decode(const uint8_t *body, size_t len, JmJdc *jdc, ProtoError *err)
 {
@@ -321,6 +355,10 @@ jm_jdc_decode(const uint8_t *body, size_t len, JmJdc *jdc, ProtoError *err)
     return -1;
 }
 
+/*
+ * FreeClients --
+ *	Frees an array of clients.
+ */
 static void
 FreeClients(JmClient *c, size_t n)
 {
@@ -335,6 +373,10 @@ FreeClients(JmClient *c, size_t n)
     }
 }
 
+/*
+ * jm_jdc_free --
+ *	Frees what a decoded JDC holds and zeroes it.
+ */
 void
 jm_jdc_free(JmJdc *jdc)
 {
@@ -357,6 +399,10 @@ jm_jdc_free(JmJdc *jdc)
     memset(jdc, 0, sizeof(*jdc));
 }
 
+/*
+ * jm_jdc_write --
+ *	A JDC file image: envelope type JDC, DIGEST, zlib when it pays.
+ */
 int
 jm_jdc_write(const JmJdc *jdc, uint8_t **image, size_t *len, ProtoError *err)
 {
@@ -374,6 +420,11 @@ jm_jdc_write(const JmJdc *jdc, uint8_t **image, size_t *len, ProtoError *err)
     return rc;
 }
 
+/*
+ * jm_jdc_read --
+ *	Checks a JDC file image (envelope, digest) and decodes it, naming
+ *	the file in every message.
+ */
 int
 jm_jdc_read(const uint8_t *image, size_t len, const char *what, JmJdc *jdc,
 	ProtoError *err)
@@ -402,6 +453,11 @@ jm_jdc_read(const uint8_t *image, size_t len, const char *what, JmJdc *jdc,
     return rc;
 }
 
+/*
+ * jm_generate_content --
+ *	Reproducible stand-in design data (see proto_jm.h): AES-256-CTR
+ *	keystream under SHA-384 of a context, the label and the seed.
+ */
 int
 jm_generate_content(const char *seed, const char *label, uint8_t *out,
 	size_t len, ProtoError *err)
@@ -463,6 +519,10 @@ const char *const jm_user_keys[] = {
     "UEK1", "UEK2", "UEK3", "UPK1", "UPK2", "DPK", NULL
 };
 
+/*
+ * jm_key_index --
+ *	The index of a key name in jm_key_names (any case), or -1.
+ */
 int
 jm_key_index(const char *name)
 {
@@ -499,6 +559,10 @@ PutKeysetHeader(ProtoBuf *b, const JmKeyset *ks)
     }
 }
 
+/*
+ * jm_keyset_header --
+ *	The keyset header: the AAD of both of its ciphertexts.
+ */
 int
 jm_keyset_header(const JmKeyset *ks, ProtoBuf *out)
 {
@@ -507,6 +571,11 @@ jm_keyset_header(const JmKeyset *ks, ProtoBuf *out)
     return out->failed ? -1 : 0;
 }
 
+/*
+ * jm_keyset_write --
+ *	A keyset file image: header, wrapped ticket key, encrypted keys;
+ *	envelope type KEYSET, DIGEST (the secrets are authenticated by GCM).
+ */
 int
 jm_keyset_write(const JmKeyset *ks, uint8_t **image, size_t *len,
 	ProtoError *err)
@@ -533,6 +602,12 @@ jm_keyset_write(const JmKeyset *ks, uint8_t **image, size_t *len,
     return rc;
 }
 
+/*
+ * jm_keyset_read --
+ *	Checks a keyset file's envelope and decodes its fields; the key
+ *	names must be known, unique and in canonical order.  Decrypting is
+ *	the U-HSM's (role_uhsm.c).
+ */
 int
 jm_keyset_read(const uint8_t *image, size_t len, const char *what,
 	JmKeyset *ks, ProtoError *err)
@@ -601,6 +676,10 @@ jm_keyset_read(const uint8_t *image, size_t len, const char *what,
     return -1;
 }
 
+/*
+ * jm_keyset_free --
+ *	Frees what a decoded keyset holds and zeroes it.
+ */
 void
 jm_keyset_free(JmKeyset *ks)
 {
@@ -611,6 +690,10 @@ jm_keyset_free(JmKeyset *ks)
     memset(ks, 0, sizeof(*ks));
 }
 
+/*
+ * jm_keys_encode --
+ *	The secret key record of a keyset: name and 32-byte value per key.
+ */
 int
 jm_keys_encode(const ProtoNamedBytes *keys, size_t n, ProtoBuf *out)
 {
@@ -625,6 +708,10 @@ jm_keys_encode(const ProtoNamedBytes *keys, size_t n, ProtoBuf *out)
     return out->failed ? -1 : 0;
 }
 
+/*
+ * jm_keys_decode --
+ *	Decodes the secret key record: known names, unique, 32 bytes each.
+ */
 int
 jm_keys_decode(const uint8_t *body, size_t len, ProtoNamedBytes **keysOut,
 	size_t *nOut, ProtoError *err)
@@ -675,6 +762,10 @@ jm_keys_decode(const uint8_t *body, size_t len, ProtoNamedBytes **keysOut,
     return -1;
 }
 
+/*
+ * jm_keys_free --
+ *	Cleanses and frees decoded keys.
+ */
 void
 jm_keys_free(ProtoNamedBytes *keys, size_t n)
 {
@@ -725,6 +816,10 @@ enum {
 /* Limits on the number of elements of each kind. */
 #define MAX_ELEMENTS 4096
 
+/*
+ * PutUpdates --
+ *	Writes eNVM or sNVM updates of a programming data entry.
+ */
 static void
 PutUpdates(ProtoBuf *b, uint16_t tag, const JmUpdate *u, size_t n)
 {
@@ -739,6 +834,10 @@ PutUpdates(ProtoBuf *b, uint16_t tag, const JmUpdate *u, size_t n)
     }
 }
 
+/*
+ * PutBitstream --
+ *	Writes one bitstream definition.
+ */
 static void
 PutBitstream(ProtoBuf *b, const JmBitstreamDef *bs)
 {
@@ -759,6 +858,10 @@ PutBitstream(ProtoBuf *b, const JmBitstreamDef *bs)
     proto_end(b, mark);
 }
 
+/*
+ * PutProgData --
+ *	Writes one programming data entry (JDC and keyset images included).
+ */
 static void
 PutProgData(ProtoBuf *b, const JmProgData *d)
 {
@@ -780,6 +883,10 @@ PutProgData(ProtoBuf *b, const JmProgData *d)
     proto_end(b, mark);
 }
 
+/*
+ * PutTask --
+ *	Writes one HSM task: the fields of its state and those before it.
+ */
 static void
 PutTask(ProtoBuf *b, const JmTask *t)
 {
@@ -845,6 +952,10 @@ PutTask(ProtoBuf *b, const JmTask *t)
     proto_end(b, mark);
 }
 
+/*
+ * PutJob --
+ *	Writes one job: devices, then tasks.
+ */
 static void
 PutJob(ProtoBuf *b, const JmJob *j)
 {
@@ -868,6 +979,11 @@ PutJob(ProtoBuf *b, const JmJob *j)
     proto_end(b, mark);
 }
 
+/*
+ * jm_project_encode --
+ *	The project record (docs/FORMATS.md, "Job Manager project"):
+ *	deterministic, so an unchanged project saves to the same bytes.
+ */
 int
 jm_project_encode(const JmProject *p, ProtoBuf *out)
 {
@@ -930,6 +1046,11 @@ DecodeStrings(const ProtoRec *rec, uint16_t tag, const char *plural,
  */
 typedef int (ElementFn)(ProtoRec *sub, void *element);
 
+/*
+ * DecodeArray --
+ *	Decodes the repeated items of a tag into a new array, calling fn on
+ *	each with a sub-record named for messages ("<singular> <i>").
+ */
 static int
 DecodeArray(const ProtoRec *rec, uint16_t tag, const char *plural,
 	const char *singular, size_t size, ElementFn *fn, void **out,
@@ -966,6 +1087,10 @@ DecodeArray(const ProtoRec *rec, uint16_t tag, const char *plural,
     return 0;
 }
 
+/*
+ * DecodeUpdate --
+ *	Decodes an eNVM or sNVM update.
+ */
 static int
 DecodeUpdate(ProtoRec *sub, void *element)
 {
@@ -988,6 +1113,11 @@ static const char *const bitstreamTypes[] = {
 static const char *const protocols[] = {"", "AUTH_CODE", NULL};
 static const char *const keyModes[] = {"", "DFK", "KFP", "KFPE", NULL};
 
+/*
+ * DecodeBitstream --
+ *	Decodes a bitstream definition; features and per-device keys are
+ *	checked against what exists.
+ */
 static int
 DecodeBitstream(ProtoRec *sub, void *element)
 {
@@ -1029,6 +1159,10 @@ DecodeBitstream(ProtoRec *sub, void *element)
     return 0;
 }
 
+/*
+ * DecodeProgData --
+ *	Decodes a programming data entry and its repeated parts.
+ */
 static int
 DecodeProgData(ProtoRec *sub, void *element)
 {
@@ -1084,6 +1218,10 @@ DecodeProgData(ProtoRec *sub, void *element)
     return 0;
 }
 
+/*
+ * DecodeDevice --
+ *	Decodes a device of a job's chain.
+ */
 static int
 DecodeDevice(ProtoRec *sub, void *element)
 {
@@ -1107,6 +1245,10 @@ DecodeDevice(ProtoRec *sub, void *element)
     return 0;
 }
 
+/*
+ * DecodeTicket --
+ *	Decodes a ticket; its id is optional (present once replied).
+ */
 static int
 DecodeTicket(ProtoRec *sub, void *element)
 {
@@ -1141,6 +1283,10 @@ DecodeTicket(ProtoRec *sub, void *element)
     return 0;
 }
 
+/*
+ * DecodeExported --
+ *	Decodes an exported bitstream record (design digest, wrapped KIP).
+ */
 static int
 DecodeExported(ProtoRec *sub, void *element)
 {
@@ -1159,6 +1305,10 @@ DecodeExported(ProtoRec *sub, void *element)
     return 0;
 }
 
+/*
+ * DecodeStatus --
+ *	Decodes a status record (a status file as imported).
+ */
 static int
 DecodeStatus(ProtoRec *sub, void *element)
 {
@@ -1180,6 +1330,10 @@ DecodeStatus(ProtoRec *sub, void *element)
     return 0;
 }
 
+/*
+ * DecodeTask --
+ *	Decodes an HSM task: the fields its state requires.
+ */
 static int
 DecodeTask(ProtoRec *sub, void *element)
 {
@@ -1249,6 +1403,10 @@ DecodeTask(ProtoRec *sub, void *element)
     return rc;
 }
 
+/*
+ * DecodeJob --
+ *	Decodes a job: devices and tasks, names unique.
+ */
 static int
 DecodeJob(ProtoRec *sub, void *element)
 {
@@ -1279,6 +1437,10 @@ DecodeJob(ProtoRec *sub, void *element)
     return 0;
 }
 
+/*
+ * jm_project_decode --
+ *	Decodes a project record; on failure nothing is left allocated.
+ */
 int
 jm_project_decode(const uint8_t *body, size_t len, JmProject *p,
 	ProtoError *err)
@@ -1317,6 +1479,11 @@ jm_project_decode(const uint8_t *body, size_t len, JmProject *p,
     return -1;
 }
 
+/*
+ * jm_project_write --
+ *	A project file image: envelope type JM_PROJECT, MAC under the
+ *	U-HSM's project key, zlib.
+ */
 int
 jm_project_write(const JmProject *p, const uint8_t macKey[32],
 	uint8_t **image, size_t *len, ProtoError *err)
@@ -1335,6 +1502,11 @@ jm_project_write(const JmProject *p, const uint8_t macKey[32],
     return rc;
 }
 
+/*
+ * jm_project_read --
+ *	Checks a project file (its MAC: only a MACed file is accepted) and
+ *	decodes it.
+ */
 int
 jm_project_read(const uint8_t *image, size_t len, const char *what,
 	const uint8_t macKey[32], JmProject *p, ProtoError *err)
@@ -1361,6 +1533,10 @@ jm_project_read(const uint8_t *image, size_t len, const char *what,
     return rc;
 }
 
+/*
+ * jm_project_copy --
+ *	A deep copy, through the encoding.
+ */
 int
 jm_project_copy(const JmProject *p, JmProject *copy, ProtoError *err)
 {
@@ -1378,6 +1554,10 @@ jm_project_copy(const JmProject *p, JmProject *copy, ProtoError *err)
     return rc;
 }
 
+/*
+ * jm_update_free --
+ *	Frees an update.
+ */
 void
 jm_update_free(JmUpdate *u)
 {
@@ -1387,6 +1567,10 @@ jm_update_free(JmUpdate *u)
     memset(u, 0, sizeof(*u));
 }
 
+/*
+ * jm_bitstream_def_free --
+ *	Frees a bitstream definition.
+ */
 void
 jm_bitstream_def_free(JmBitstreamDef *b)
 {
@@ -1399,6 +1583,10 @@ jm_bitstream_def_free(JmBitstreamDef *b)
     memset(b, 0, sizeof(*b));
 }
 
+/*
+ * jm_prog_data_free --
+ *	Frees a programming data entry.
+ */
 void
 jm_prog_data_free(JmProgData *d)
 {
@@ -1424,6 +1612,10 @@ jm_prog_data_free(JmProgData *d)
     memset(d, 0, sizeof(*d));
 }
 
+/*
+ * jm_device_free --
+ *	Frees a device.
+ */
 void
 jm_device_free(JmDevice *d)
 {
@@ -1433,6 +1625,10 @@ jm_device_free(JmDevice *d)
     memset(d, 0, sizeof(*d));
 }
 
+/*
+ * jm_ticket_free --
+ *	Frees a ticket.
+ */
 void
 jm_ticket_free(JmTicket *t)
 {
@@ -1442,6 +1638,10 @@ jm_ticket_free(JmTicket *t)
     memset(t, 0, sizeof(*t));
 }
 
+/*
+ * jm_exported_free --
+ *	Frees an exported bitstream record.
+ */
 void
 jm_exported_free(JmExportedBitstream *e)
 {
@@ -1451,6 +1651,10 @@ jm_exported_free(JmExportedBitstream *e)
     memset(e, 0, sizeof(*e));
 }
 
+/*
+ * jm_status_record_free --
+ *	Frees a status record.
+ */
 void
 jm_status_record_free(JmStatusRecord *s)
 {
@@ -1460,6 +1664,10 @@ jm_status_record_free(JmStatusRecord *s)
     memset(s, 0, sizeof(*s));
 }
 
+/*
+ * jm_task_free --
+ *	Frees an HSM task.
+ */
 void
 jm_task_free(JmTask *t)
 {
@@ -1483,6 +1691,10 @@ jm_task_free(JmTask *t)
     memset(t, 0, sizeof(*t));
 }
 
+/*
+ * jm_job_free --
+ *	Frees a job.
+ */
 void
 jm_job_free(JmJob *j)
 {
@@ -1501,6 +1713,10 @@ jm_job_free(JmJob *j)
     memset(j, 0, sizeof(*j));
 }
 
+/*
+ * jm_project_free --
+ *	Frees what a project holds and zeroes it.
+ */
 void
 jm_project_free(JmProject *p)
 {
@@ -1518,6 +1734,10 @@ jm_project_free(JmProject *p)
     memset(p, 0, sizeof(*p));
 }
 
+/*
+ * jm_find_data --
+ *	The programming data entry of that name, or NULL.
+ */
 JmProgData *
 jm_find_data(const JmProject *p, const char *name)
 {
@@ -1531,6 +1751,10 @@ jm_find_data(const JmProject *p, const char *name)
     return NULL;
 }
 
+/*
+ * jm_find_bitstream --
+ *	The bitstream of that name in an entry, or NULL.
+ */
 JmBitstreamDef *
 jm_find_bitstream(const JmProgData *d, const char *name)
 {
@@ -1544,6 +1768,10 @@ jm_find_bitstream(const JmProgData *d, const char *name)
     return NULL;
 }
 
+/*
+ * jm_find_job --
+ *	The job of that name, or NULL.
+ */
 JmJob *
 jm_find_job(const JmProject *p, const char *name)
 {
@@ -1557,6 +1785,10 @@ jm_find_job(const JmProject *p, const char *name)
     return NULL;
 }
 
+/*
+ * jm_find_device --
+ *	The device of that name in a job, or NULL.
+ */
 JmDevice *
 jm_find_device(const JmJob *j, const char *name)
 {
@@ -1570,6 +1802,10 @@ jm_find_device(const JmJob *j, const char *name)
     return NULL;
 }
 
+/*
+ * jm_find_task --
+ *	The HSM task of that name in a job, or NULL.
+ */
 JmTask *
 jm_find_task(const JmJob *j, const char *name)
 {
@@ -1583,6 +1819,10 @@ jm_find_task(const JmJob *j, const char *name)
     return NULL;
 }
 
+/*
+ * jm_find_ticket --
+ *	The ticket of that name in a task, or NULL.
+ */
 JmTicket *
 jm_find_ticket(const JmTask *t, const char *name)
 {
@@ -1606,6 +1846,11 @@ enum {
     SET_KEYSET_DIR = 5, SET_UPDATED = 6
 };
 
+/*
+ * jm_settings_write --
+ *	The settings file: the inner record MACed under the U-HSM's
+ *	settings key, inside an outer DIGEST envelope naming the server.
+ */
 int
 jm_settings_write(const JmSettings *s, const uint8_t macKey[32],
 	uint8_t **image, size_t *len, ProtoError *err)
@@ -1676,6 +1921,11 @@ ReadOuter(const uint8_t *image, size_t len, const char *what,
     return 0;
 }
 
+/*
+ * jm_settings_server --
+ *	The server an (unverified) settings file names: which U-HSM to
+ *	ask for the key that checks the rest.
+ */
 int
 jm_settings_server(const uint8_t *image, size_t len, const char *what,
 	char **server, ProtoError *err)
@@ -1690,6 +1940,10 @@ jm_settings_server(const uint8_t *image, size_t len, const char *what,
     return 0;
 }
 
+/*
+ * jm_settings_read --
+ *	Checks both envelopes of a settings file and decodes it.
+ */
 int
 jm_settings_read(const uint8_t *image, size_t len, const char *what,
 	const uint8_t macKey[32], JmSettings *s, ProtoError *err)
@@ -1759,6 +2013,10 @@ jm_settings_read(const uint8_t *image, size_t len, const char *what,
     return rc;
 }
 
+/*
+ * jm_settings_free --
+ *	Frees what decoded settings hold.
+ */
 void
 jm_settings_free(JmSettings *s)
 {

@@ -68,6 +68,10 @@ Fail(ProtoError *err, const char *fmt, ...)
     return -1;
 }
 
+/*
+ * SetWhy --
+ *	Stores a failure condition if the caller wants it.
+ */
 static void
 SetWhy(RoleFail *why, RoleFail value)
 {
@@ -76,6 +80,10 @@ SetWhy(RoleFail *why, RoleFail value)
     }
 }
 
+/*
+ * MasterKey --
+ *	The master key as a RoleKey (for role_wrap / role_unwrap).
+ */
 static RoleKey
 MasterKey(RoleUhsm *u)
 {
@@ -87,6 +95,10 @@ MasterKey(RoleUhsm *u)
     return k;
 }
 
+/*
+ * IdentityKey --
+ *	The identity key as a RoleKey (for role_sign).
+ */
 static RoleKey
 IdentityKey(RoleUhsm *u)
 {
@@ -166,6 +178,11 @@ RecordUuid(const uint8_t *data, size_t len, uint16_t tag, char out[41])
     return 0;
 }
 
+/*
+ * DecodeRecord --
+ *	Reads the U-HSM record (blob uhsm.identity); a damaged one is
+ *	refused naming the HSM.
+ */
 static int
 DecodeRecord(RoleUhsm *u, const uint8_t *data, size_t len, ProtoError *err)
 {
@@ -200,6 +217,10 @@ DecodeRecord(RoleUhsm *u, const uint8_t *data, size_t len, ProtoError *err)
     return -1;
 }
 
+/*
+ * role_uhsm_open --
+ *	The U-HSM role of an HSM: 1 if provisioned, 0 if not, -1 on error.
+ */
 int
 role_uhsm_open(RoleHsm *hsm, RoleUhsm **uOut, ProtoError *err)
 {
@@ -245,6 +266,12 @@ typedef struct ProvisionCtx {
     ProtoError *err;
 } ProvisionCtx;
 
+/*
+ * ProvisionInTransaction --
+ *	The provisioning itself, under the HSM's transaction lock: uses a
+ *	record another process wrote meanwhile, else makes the keys, has
+ *	the identity certified, checks the certificate, writes the record.
+ */
 static hsm_err_t
 ProvisionInTransaction(hsm_hdl_t session, void *clientData)
 {
@@ -323,6 +350,11 @@ ProvisionInTransaction(hsm_hdl_t session, void *clientData)
     return HSM_NO_ERROR;
 }
 
+/*
+ * role_uhsm_provision --
+ *	Provisions the U-HSM role (role_uhsm.h): one transaction; the
+ *	UUIDs must be those of any record found.
+ */
 int
 role_uhsm_provision(RoleHsm *hsm, const char *uuid, const char *masterUuid,
 	const uint8_t root[PROTO_P384_PUB], RoleCertifyFn certify,
@@ -378,6 +410,10 @@ role_uhsm_provision(RoleHsm *hsm, const char *uuid, const char *masterUuid,
     return 0;
 }
 
+/*
+ * role_uhsm_close --
+ *	Forgets the role (the keys stay in the HSM).
+ */
 void
 role_uhsm_close(RoleUhsm *u)
 {
@@ -405,6 +441,10 @@ typedef struct KeySlots {
     uint8_t value[N_KEY_SLOTS][PROTO_KEY];
 } KeySlots;
 
+/*
+ * SlotsClear --
+ *	Cleanses the clear keys of a keyset.
+ */
 static void
 SlotsClear(KeySlots *s)
 {
@@ -513,6 +553,10 @@ KeysetOpen(RoleUhsm *u, const uint8_t *image, size_t len, const char *what,
     return rc;
 }
 
+/*
+ * role_uhsm_keyset_check --
+ *	Proves a keyset usable by this U-HSM (role_uhsm.h).
+ */
 int
 role_uhsm_keyset_check(RoleUhsm *u, const uint8_t *image, size_t len,
 	const char *what, JmKeyset *header, RoleFail *why, ProtoError *err)
@@ -526,6 +570,11 @@ role_uhsm_keyset_check(RoleUhsm *u, const uint8_t *image, size_t len,
     return rc;
 }
 
+/*
+ * role_uhsm_keyset_create --
+ *	Makes a keyset file (role_uhsm.h): source keys, plain values,
+ *	then HSM-generated keys; a fresh id and ticket key.
+ */
 int
 role_uhsm_keyset_create(RoleUhsm *u, const uint8_t *source,
 	size_t sourceLen, const char *sourceWhat, const ProtoNamedBytes *plain,
@@ -664,6 +713,12 @@ role_uhsm_request(RoleUhsm *u, ProtoRequest *req, uint8_t **image,
     return rc;
 }
 
+/*
+ * role_uhsm_reply_check --
+ *	Validates a job reply (role_uhsm.h): envelope, signature by the
+ *	certificate inside, the certificate against the pinned root, the
+ *	expected M-HSM, the request answered, the tickets.
+ */
 int
 role_uhsm_reply_check(RoleUhsm *u, const uint8_t *image, size_t len,
 	const char *what, const uint8_t requestDigest[PROTO_DIGEST],
@@ -979,6 +1034,11 @@ PrepareBitstream(RoleUhsm *u, const ProtoJob *job, ProtoBitstream *hdr,
     return rc;
 }
 
+/*
+ * role_uhsm_export --
+ *	Makes the signed job (role_uhsm.h): bitstreams, ticket secrets
+ *	sealed to the bound M-HSM, signature; secrets cleansed.
+ */
 int
 role_uhsm_export(RoleUhsm *u, ProtoJob *job, const ProtoCert *mhsmCert,
 	RoleExportBitstream *bs, const size_t *ticketBitstream,
@@ -1125,6 +1185,10 @@ role_uhsm_status_peek(const uint8_t *image, size_t len, const char *what,
     return 0;
 }
 
+/*
+ * Invalid --
+ *	Marks a verdict invalid with its first reason.
+ */
 static void
 Invalid(RoleVerdict *v, const char *fmt, const char *a, const char *b)
 {
@@ -1134,6 +1198,10 @@ Invalid(RoleVerdict *v, const char *fmt, const char *a, const char *b)
     }
 }
 
+/*
+ * FindTicket --
+ *	The task ticket with that id, or NULL.
+ */
 static const RoleStatusTicket *
 FindTicket(const RoleStatusTicket *t, size_t n, const uint8_t *id)
 {
@@ -1147,6 +1215,11 @@ FindTicket(const RoleStatusTicket *t, size_t n, const uint8_t *id)
     return NULL;
 }
 
+/*
+ * role_uhsm_status_check --
+ *	Validates a status file (role_uhsm.h): signature with the bound
+ *	M-HSM key, the task, then a verdict per ticket, CoC and certifier.
+ */
 int
 role_uhsm_status_check(RoleUhsm *u, const uint8_t *image, size_t len,
 	const char *what, const ProtoCert *mhsmCert,
@@ -1413,6 +1486,10 @@ role_uhsm_status_check(RoleUhsm *u, const uint8_t *image, size_t len,
     return rc;
 }
 
+/*
+ * role_uhsm_status_result_free --
+ *	Frees a status result.
+ */
 void
 role_uhsm_status_result_free(RoleStatusResult *res)
 {

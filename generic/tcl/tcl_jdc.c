@@ -273,6 +273,10 @@ JdcCreateObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
     return rc;
 }
 
+/*
+ * ClientList --
+ *	A list of {name size contentSize} for spps::jdc info.
+ */
 static Tcl_Obj *
 ClientList(const JmClient *c, size_t n)
 {

@@ -58,6 +58,10 @@ CloseProject(JmSession *s)
     s->dirty = 0;
 }
 
+/*
+ * CloseUhsm --
+ *	Closes the session's U-HSM role and HSM.
+ */
 static void
 CloseUhsm(JmSession *s)
 {
@@ -71,6 +75,10 @@ CloseUhsm(JmSession *s)
     }
 }
 
+/*
+ * SessionDelete --
+ *	Assoc data destructor: releases the project lock, closes the HSM.
+ */
 static void
 SessionDelete(ClientData clientData, Tcl_Interp *interp)
 {
@@ -83,6 +91,10 @@ SessionDelete(ClientData clientData, Tcl_Interp *interp)
     Tcl_Free((char *) s);
 }
 
+/*
+ * JmGetSession --
+ *	The interpreter's Job Manager session, created on first use.
+ */
 JmSession *
 JmGetSession(Tcl_Interp *interp)
 {
@@ -111,6 +123,10 @@ JmRequireProject(Tcl_Interp *interp, JmSession *s, const char *cmd)
     return TCL_OK;
 }
 
+/*
+ * JmNormalizePath --
+ *	An absolute, normalised path (see tcl_jobmgr.h).
+ */
 char *
 JmNormalizePath(Tcl_Interp *interp, const char *path)
 {
@@ -133,6 +149,10 @@ JmNormalizePath(Tcl_Interp *interp, const char *path)
     return out;
 }
 
+/*
+ * JmReadFile --
+ *	Reads an input file with the tools' messages (tcl_jobmgr.h).
+ */
 int
 JmReadFile(Tcl_Interp *interp, const char *opt, const char *path,
 	size_t maxLen, uint8_t **data, size_t *len)
@@ -158,6 +178,10 @@ JmReadFile(Tcl_Interp *interp, const char *opt, const char *path,
     return TCL_OK;
 }
 
+/*
+ * JmWriteFile --
+ *	Writes a file atomically and durably (tcl_jobmgr.h).
+ */
 int
 JmWriteFile(Tcl_Interp *interp, const char *path, const uint8_t *data,
 	size_t len, int mode)
@@ -171,6 +195,10 @@ JmWriteFile(Tcl_Interp *interp, const char *path, const uint8_t *data,
     return TCL_OK;
 }
 
+/*
+ * JmRoleError --
+ *	Sets the error of a U-HSM role failure: {SPPS <area> <cond> ?detail?}.
+ */
 int
 JmRoleError(Tcl_Interp *interp, const char *area, RoleFail why,
 	const char *detail, const ProtoError *err)
@@ -193,6 +221,10 @@ JmRoleError(Tcl_Interp *interp, const char *area, RoleFail why,
     return Spps_ErrorObj(interp, code, Tcl_NewStringObj(err->msg, -1));
 }
 
+/*
+ * JmCheckName --
+ *	Checks a name given for a project element (tcl_jobmgr.h).
+ */
 int
 JmCheckName(Tcl_Interp *interp, const char *opt, Tcl_Obj *value)
 {
@@ -212,6 +244,10 @@ JmCheckName(Tcl_Interp *interp, const char *opt, Tcl_Obj *value)
     return TCL_OK;
 }
 
+/*
+ * JmFormatTime --
+ *	Formats seconds since 1970 as UTC text.
+ */
 void
 JmFormatTime(uint64_t t, char *buf, size_t len)
 {
@@ -226,6 +262,10 @@ JmFormatTime(uint64_t t, char *buf, size_t len)
     strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tmv);
 }
 
+/*
+ * JmGrow --
+ *	Appends a zeroed element to a malloc'ed array; NULL if out of memory.
+ */
 void *
 JmGrow(void **arr, size_t *n, size_t size)
 {
@@ -239,6 +279,10 @@ JmGrow(void **arr, size_t *n, size_t size)
     return p + (*n)++ * size;
 }
 
+/*
+ * JmRemoveAt --
+ *	Removes element i of an array (the caller freed its contents).
+ */
 void
 JmRemoveAt(void *arr, size_t *n, size_t size, size_t i)
 {
@@ -380,6 +424,10 @@ ProjectKey(Tcl_Interp *interp, JmSession *s, const char *cmd, uint8_t key[32])
     return TCL_OK;
 }
 
+/*
+ * WriteProject --
+ *	Writes a project file with the U-HSM's MAC key (cleansed at once).
+ */
 static int
 WriteProject(Tcl_Interp *interp, JmSession *s, const JmProject *p,
 	const char *path, const char *cmd)
@@ -403,6 +451,10 @@ WriteProject(Tcl_Interp *interp, JmSession *s, const JmProject *p,
     return rc;
 }
 
+/*
+ * JmSaveProject --
+ *	Saves the open project and marks it clean.
+ */
 int
 JmSaveProject(Tcl_Interp *interp, JmSession *s)
 {

@@ -50,6 +50,10 @@ DataJdc(Tcl_Interp *interp, const char *cmd, const JmProgData *d, JmJdc *jdc)
     return TCL_OK;
 }
 
+/*
+ * FindClient --
+ *	The client of that name, or NULL.
+ */
 static const JmClient *
 FindClient(const JmClient *c, size_t n, const char *name)
 {
@@ -567,6 +571,10 @@ SetNvmUpdate(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[], int snvm)
     return rc;
 }
 
+/*
+ * SetEnvmUpdateObjCmd --
+ *	set_envm_update (SetNvmUpdate).
+ */
 static int
 SetEnvmUpdateObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 	Tcl_Obj *const objv[])
@@ -575,6 +583,10 @@ SetEnvmUpdateObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
     return SetNvmUpdate(interp, objc, objv, 0);
 }
 
+/*
+ * SetSnvmUpdateObjCmd --
+ *	set_snvm_update (SetNvmUpdate).
+ */
 static int
 SetSnvmUpdateObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 	Tcl_Obj *const objv[])
@@ -583,6 +595,10 @@ SetSnvmUpdateObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
     return SetNvmUpdate(interp, objc, objv, 1);
 }
 
+/*
+ * RemoveNvmUpdate --
+ *	remove_envm_update / remove_snvm_update -data_name -client_name.
+ */
 static int
 RemoveNvmUpdate(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[], int snvm)
 {
@@ -635,6 +651,10 @@ RemoveNvmUpdate(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[], int snvm)
     return rc;
 }
 
+/*
+ * RemoveEnvmUpdateObjCmd --
+ *	remove_envm_update (RemoveNvmUpdate).
+ */
 static int
 RemoveEnvmUpdateObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 	Tcl_Obj *const objv[])
@@ -643,6 +663,10 @@ RemoveEnvmUpdateObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
     return RemoveNvmUpdate(interp, objc, objv, 0);
 }
 
+/*
+ * RemoveSnvmUpdateObjCmd --
+ *	remove_snvm_update (RemoveNvmUpdate).
+ */
 static int
 RemoveSnvmUpdateObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 	Tcl_Obj *const objv[])
@@ -1035,6 +1059,10 @@ StringsObj(char *const *list, size_t n)
     return l;
 }
 
+/*
+ * ListProgDataObjCmd --
+ *	list_prog_data: the names of the programming data entries.
+ */
 static int
 ListProgDataObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 	Tcl_Obj *const objv[])
@@ -1058,6 +1086,10 @@ ListProgDataObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
     return TCL_OK;
 }
 
+/*
+ * ClientsObj --
+ *	A flat list {name size ...} of clients.
+ */
 static Tcl_Obj *
 ClientsObj(const JmClient *c, size_t n)
 {
@@ -1072,6 +1104,10 @@ ClientsObj(const JmClient *c, size_t n)
     return l;
 }
 
+/*
+ * UpdatesObj --
+ *	A list of dicts describing updates.
+ */
 static Tcl_Obj *
 UpdatesObj(const JmUpdate *u, size_t n)
 {

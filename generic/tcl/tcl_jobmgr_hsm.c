@@ -33,6 +33,10 @@ CertifyByFactory(void *ctx, ProtoCert *cert, ProtoError *err)
     return sim_factory_certify((SimFactory *) ctx, cert, err);
 }
 
+/*
+ * SealDfkByFactory --
+ *	RoleMhsmVendor.sealDfkKey through the simulated factory.
+ */
 static int
 SealDfkByFactory(void *ctx, const ProtoCert *mhsmCert, uint8_t **sealed,
 	size_t *sealedLen, ProtoError *err)
@@ -176,6 +180,10 @@ CanonUuid(Tcl_Interp *interp, const char *opt, Tcl_Obj *value, char out[41])
     return TCL_OK;
 }
 
+/*
+ * SettingsPath --
+ *	$SPPS_HOME/jobmgr/settings and its directory (malloc'ed).
+ */
 static char *
 SettingsPath(Tcl_Interp *interp, char **dirOut)
 {

@@ -12,6 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/*
+ * JmFindJob --
+ *	The job of that name, or the error {SPPS JOB UNKNOWN name}.
+ */
 int
 JmFindJob(Tcl_Interp *interp, JmSession *s, const char *cmd, const char *name,
 	JmJob **job)
@@ -321,6 +325,10 @@ RemoveDeviceObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
     return rc;
 }
 
+/*
+ * ListProgJobsObjCmd --
+ *	list_prog_jobs: the names of the jobs.
+ */
 static int
 ListProgJobsObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 	Tcl_Obj *const objv[])

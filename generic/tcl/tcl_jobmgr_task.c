@@ -59,6 +59,10 @@ DeviceBitstream(const JmProject *p, const JmDevice *dev, JmProgData **data)
     return d != NULL ? jm_find_bitstream(d, dev->bitstreamName) : NULL;
 }
 
+/*
+ * HexId --
+ *	Lower-case hex of an id.
+ */
 static void
 HexId(const uint8_t *id, size_t len, char *out)
 {
@@ -711,6 +715,11 @@ typedef struct ExportPart {
     const JmExportedBitstream *earlier;	/* of a first export, or NULL */
 } ExportPart;
 
+/*
+ * FreeBody --
+ *	Frees the arrays of a body built by BuildBody (its content is
+ *	borrowed from the JDC and the project).
+ */
 static void
 FreeBody(ProtoBitstreamBody *b)
 {
