@@ -35,6 +35,10 @@ enum { KEY_NAME = 1, KEY_VALUE = 2 };
 
 static const char *const keyModeNames[] = {NULL, "DFK", "KFP", "KFPE"};
 
+/*
+ * proto_key_mode --
+ *	A key mode from its name; 0 for an unknown one.
+ */
 ProtoKeyMode
 proto_key_mode(const char *name)
 {
@@ -48,6 +52,10 @@ proto_key_mode(const char *name)
     return (ProtoKeyMode) 0;
 }
 
+/*
+ * proto_key_mode_name --
+ *	The name of a key mode.
+ */
 const char *
 proto_key_mode_name(ProtoKeyMode mode)
 {
@@ -63,6 +71,12 @@ proto_key_mode_name(ProtoKeyMode mode)
  *----------------------------------------------------------------------
  */
 
+/*
+ * proto_device_fk --
+ *	A device's factory key: FK = HKDF(DFK-DB key, DSN, "spps dfk v1"),
+ *	computed inside the M-HSM (and by the factory when it makes the
+ *	device).
+ */
 int
 proto_device_fk(const uint8_t dfkDbKey[PROTO_KEY], const uint8_t dsn[PROTO_DSN],
 	uint8_t fk[PROTO_KEY], ProtoError *err)
@@ -74,6 +88,10 @@ proto_device_fk(const uint8_t dfkDbKey[PROTO_KEY], const uint8_t dsn[PROTO_DSN],
     return 0;
 }
 
+/*
+ * proto_per_device_key --
+ *	A per-device user key from its base key and the DSN.
+ */
 int
 proto_per_device_key(const uint8_t base[PROTO_KEY], const char *name,
 	const uint8_t dsn[PROTO_DSN], uint8_t key[PROTO_KEY], ProtoError *err)
@@ -90,6 +108,10 @@ proto_per_device_key(const uint8_t base[PROTO_KEY], const char *name,
     return 0;
 }
 
+/*
+ * proto_device_secrets_encode --
+ *	The device secrets record the factory seals to the bench.
+ */
 int
 proto_device_secrets_encode(const ProtoDeviceSecrets *s, ProtoBuf *out)
 {
@@ -101,6 +123,10 @@ proto_device_secrets_encode(const ProtoDeviceSecrets *s, ProtoBuf *out)
     return out->failed ? -1 : 0;
 }
 
+/*
+ * proto_device_secrets_decode --
+ *	Decodes the device secrets record; cleansed on failure.
+ */
 int
 proto_device_secrets_decode(const uint8_t *body, size_t len,
 	ProtoDeviceSecrets *s, ProtoError *err)
@@ -138,6 +164,11 @@ proto_device_secrets_decode(const uint8_t *body, size_t len,
  *----------------------------------------------------------------------
  */
 
+/*
+ * proto_dev_auth_tbs --
+ *	What a device's KFP signs in its authenticity answer: the
+ *	challenge, the DSN and its session key D, under a label.
+ */
 int
 proto_dev_auth_tbs(const uint8_t challenge[PROTO_NONCE],
 	const uint8_t dsn[PROTO_DSN], const uint8_t d[PROTO_P384_PUB],
@@ -150,6 +181,11 @@ proto_dev_auth_tbs(const uint8_t challenge[PROTO_NONCE],
     return out->failed ? -1 : 0;
 }
 
+/*
+ * proto_dev_auth_mac --
+ *	The answer of a device without KFP: a CMAC under a key derived
+ *	from FK, over the challenge and the DSN.
+ */
 int
 proto_dev_auth_mac(const uint8_t fk[PROTO_KEY],
 	const uint8_t challenge[PROTO_NONCE], const uint8_t dsn[PROTO_DSN],
@@ -169,6 +205,10 @@ proto_dev_auth_mac(const uint8_t fk[PROTO_KEY],
     return rc != 0 ? proto_err(err, "AES-CMAC failed") : 0;
 }
 
+/*
+ * proto_dev_auth_encode --
+ *	Encodes an authenticity answer.
+ */
 int
 proto_dev_auth_encode(const ProtoDevAuth *m, ProtoBuf *out)
 {
@@ -185,6 +225,11 @@ proto_dev_auth_encode(const ProtoDevAuth *m, ProtoBuf *out)
     return out->failed ? -1 : 0;
 }
 
+/*
+ * proto_dev_auth_decode --
+ *	Decodes an authenticity answer (a certificate, D and signature, or
+ *	a MAC).
+ */
 int
 proto_dev_auth_decode(const uint8_t *body, size_t len, ProtoDevAuth *m,
 	ProtoError *err)
@@ -231,6 +276,11 @@ proto_dev_auth_decode(const uint8_t *body, size_t len, ProtoDevAuth *m,
  *----------------------------------------------------------------------
  */
 
+/*
+ * CodeAad --
+ *	The AAD of an authorization code: it binds the code to one DSN,
+ *	key mode and challenge (one device, one session).
+ */
 static int
 CodeAad(const uint8_t dsn[PROTO_DSN], ProtoKeyMode mode,
 	const uint8_t challenge[PROTO_NONCE], ProtoBuf *aad)
@@ -244,6 +294,11 @@ CodeAad(const uint8_t dsn[PROTO_DSN], ProtoKeyMode mode,
     return aad->failed ? -1 : 0;
 }
 
+/*
+ * CodeKey --
+ *	The code's AES key from the mode's key material, salted with the
+ *	challenge.
+ */
 static int
 CodeKey(ProtoKeyMode mode, const uint8_t *ikm, size_t ikmLen,
 	const uint8_t challenge[PROTO_NONCE], uint8_t key[PROTO_KEY],
@@ -259,6 +314,10 @@ CodeKey(ProtoKeyMode mode, const uint8_t *ikm, size_t ikmLen,
     return 0;
 }
 
+/*
+ * CodePlainEncode --
+ *	Encodes what a code carries.
+ */
 static int
 CodePlainEncode(const ProtoAuthCode *c, ProtoBuf *out)
 {
@@ -278,6 +337,10 @@ CodePlainEncode(const ProtoAuthCode *c, ProtoBuf *out)
     return out->failed ? -1 : 0;
 }
 
+/*
+ * proto_authcode_free --
+ *	Frees a decoded code, cleansing its keys.
+ */
 void
 proto_authcode_free(ProtoAuthCode *c)
 {
@@ -295,6 +358,10 @@ proto_authcode_free(ProtoAuthCode *c)
     OPENSSL_cleanse(c, sizeof(*c));
 }
 
+/*
+ * CodePlainDecode --
+ *	Decodes what a code carries, refusing keys of the wrong size.
+ */
 static int
 CodePlainDecode(const uint8_t *body, size_t len, ProtoAuthCode *c,
 	ProtoError *err)
@@ -345,6 +412,11 @@ CodePlainDecode(const uint8_t *body, size_t len, ProtoAuthCode *c,
     return -1;
 }
 
+/*
+ * proto_authcode_seal --
+ *	Encrypts a code to one device (proto_device.h): fresh ephemeral
+ *	keys for KFP and KFPE, cleansed with every derived secret.
+ */
 int
 proto_authcode_seal(const ProtoCodeTarget *t, const ProtoAuthCode *code,
 	uint8_t **out, size_t *outLen, ProtoError *err)
@@ -437,6 +509,12 @@ proto_authcode_seal(const ProtoCodeTarget *t, const ProtoAuthCode *code,
     return rc;
 }
 
+/*
+ * proto_authcode_open --
+ *	The device's side: opens a code with its own keys
+ *	(proto_device.h); a code for another device or session does not
+ *	decrypt.
+ */
 int
 proto_authcode_open(const ProtoCodeKeys *k, const uint8_t *in, size_t inLen,
 	ProtoAuthCode *code, ProtoKeyMode *modeOut, ProtoError *err)

@@ -32,6 +32,10 @@ enum { KV_NAME = 1, KV_VALUE = 2 };
 enum { SET_SERVER = 1, SET_MHSM = 2, SET_TYPE_U = 3, SET_FTP_USER = 4,
        SET_FTP_SEALED = 5, SET_UPDATED = 6 };
 
+/*
+ * Dup --
+ *	A malloc'ed copy of a string (NULL stays NULL).
+ */
 static char *
 Dup(const char *s)
 {
@@ -179,6 +183,10 @@ ReadOuter(ProtoFileType type, const uint8_t *image, size_t len,
  *----------------------------------------------------------------------
  */
 
+/*
+ * fpe_project_encode --
+ *	Encodes a project (docs/FORMATS.md, "FlashPro Express project").
+ */
 int
 fpe_project_encode(const FpeProject *p, ProtoBuf *out)
 {
@@ -208,6 +216,10 @@ fpe_project_encode(const FpeProject *p, ProtoBuf *out)
     return out->failed ? -1 : 0;
 }
 
+/*
+ * fpe_project_free --
+ *	Frees a project's members.
+ */
 void
 fpe_project_free(FpeProject *p)
 {
@@ -230,6 +242,10 @@ fpe_project_free(FpeProject *p)
     memset(p, 0, sizeof(*p));
 }
 
+/*
+ * fpe_project_decode --
+ *	Decodes a project, refusing duplicate devices or settings.
+ */
 int
 fpe_project_decode(const uint8_t *body, size_t len, FpeProject *p,
 	ProtoError *err)
@@ -310,6 +326,11 @@ fpe_project_decode(const uint8_t *body, size_t len, FpeProject *p,
     return -1;
 }
 
+/*
+ * fpe_project_write --
+ *	The project file: its record, compressed and MACed, in the outer
+ *	envelope naming its server.
+ */
 int
 fpe_project_write(const FpeProject *p, const uint8_t macKey[32],
 	uint8_t **image, size_t *len, ProtoError *err)
@@ -325,6 +346,11 @@ fpe_project_write(const FpeProject *p, const uint8_t macKey[32],
     return rc;
 }
 
+/*
+ * fpe_project_server --
+ *	The server a project file names (outer envelope only: nothing else
+ *	is trusted before the MAC is checked).
+ */
 int
 fpe_project_server(const uint8_t *image, size_t len, const char *what,
 	char **server, ProtoError *err)
@@ -339,6 +365,11 @@ fpe_project_server(const uint8_t *image, size_t len, const char *what,
     return 0;
 }
 
+/*
+ * fpe_project_read --
+ *	Reads a project file: both envelopes, the record, the server named
+ *	twice, the job's digest.
+ */
 int
 fpe_project_read(const uint8_t *image, size_t len, const char *what,
 	const uint8_t macKey[32], FpeProject *p, ProtoError *err)
@@ -372,6 +403,10 @@ fpe_project_read(const uint8_t *image, size_t len, const char *what,
     return rc;
 }
 
+/*
+ * fpe_project_set --
+ *	Sets a setting of the project.
+ */
 int
 fpe_project_set(FpeProject *p, const char *name, const char *value)
 {
@@ -403,6 +438,10 @@ fpe_project_set(FpeProject *p, const char *name, const char *value)
     return 0;
 }
 
+/*
+ * fpe_project_get --
+ *	A setting's value, or NULL.
+ */
 const char *
 fpe_project_get(const FpeProject *p, const char *name)
 {
@@ -424,6 +463,11 @@ fpe_project_get(const FpeProject *p, const char *name)
  *----------------------------------------------------------------------
  */
 
+/*
+ * fpe_settings_aad --
+ *	The AAD of the sealed FTP password: the other settings, so the
+ *	password cannot be moved to other settings.
+ */
 int
 fpe_settings_aad(const FpeSettings *s, ProtoBuf *out)
 {
@@ -435,6 +479,10 @@ fpe_settings_aad(const FpeSettings *s, ProtoBuf *out)
     return out->failed ? -1 : 0;
 }
 
+/*
+ * fpe_settings_write --
+ *	The settings file (docs/FORMATS.md, "FlashPro Express settings").
+ */
 int
 fpe_settings_write(const FpeSettings *s, const uint8_t macKey[32],
 	uint8_t **image, size_t *len, ProtoError *err)
@@ -468,6 +516,10 @@ fpe_settings_write(const FpeSettings *s, const uint8_t macKey[32],
     return rc;
 }
 
+/*
+ * fpe_settings_server --
+ *	The server and mode a settings file names (outer envelope).
+ */
 int
 fpe_settings_server(const uint8_t *image, size_t len, const char *what,
 	char **server, char **mode, ProtoError *err)
@@ -476,6 +528,10 @@ fpe_settings_server(const uint8_t *image, size_t len, const char *what,
 	    NULL, server, mode, NULL, err);
 }
 
+/*
+ * fpe_settings_read --
+ *	Reads the settings file: both envelopes and the record.
+ */
 int
 fpe_settings_read(const uint8_t *image, size_t len, const char *what,
 	const uint8_t macKey[32], FpeSettings *s, ProtoError *err)
@@ -519,6 +575,10 @@ fpe_settings_read(const uint8_t *image, size_t len, const char *what,
     return rc;
 }
 
+/*
+ * fpe_settings_free --
+ *	Frees settings, cleansing the sealed password.
+ */
 void
 fpe_settings_free(FpeSettings *s)
 {

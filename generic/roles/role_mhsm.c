@@ -134,6 +134,11 @@ static const char *const failNames[] = {
     "INCOMPLETE", "UUID", "NOT_PROVISIONED"
 };
 
+/*
+ * role_mhsm_fail_name --
+ *	The word of a RoleMhsmFail for error codes ("EXHAUSTED"); FAIL for
+ *	anything else.
+ */
 const char *
 role_mhsm_fail_name(int fail)
 {
@@ -171,6 +176,11 @@ HsmFail(ProtoError *err, const char *what, hsm_err_t code)
     return ROLE_MHSM_FAIL;
 }
 
+/*
+ * Dup --
+ *	A malloc'ed copy of a string (NULL stays NULL): the proto
+ *	structures own malloc'ed text.
+ */
 static char *
 Dup(const char *s)
 {
@@ -187,12 +197,21 @@ Dup(const char *s)
     return d;
 }
 
+/*
+ * Now --
+ *	Seconds since 1970, for the records' times.
+ */
 static uint64_t
 Now(void)
 {
     return (uint64_t) time(NULL);
 }
 
+/*
+ * TicketBlobName --
+ *	The blob name of a ticket record: "mhsm.t." and the id's 40 hex
+ *	digits.
+ */
 static void
 TicketBlobName(const uint8_t id[PROTO_TICKET_ID], char name[64])
 {
@@ -205,6 +224,10 @@ TicketBlobName(const uint8_t id[PROTO_TICKET_ID], char name[64])
 /* Chunk names stay within the engine's 64 characters up to 10^16 chunks. */
 #define CHUNK_NAME 80
 
+/*
+ * ChunkBlobName --
+ *	The blob name of a ticket's n-th CoC record.
+ */
 static void
 ChunkBlobName(const uint8_t id[PROTO_TICKET_ID], uint64_t n,
 	char name[CHUNK_NAME])
@@ -215,6 +238,12 @@ ChunkBlobName(const uint8_t id[PROTO_TICKET_ID], uint64_t n,
     snprintf(name, CHUNK_NAME, "mhsm.c.%s.%llu", hex, (unsigned long long) n);
 }
 
+/*
+ * RequestBlobName --
+ *	The blob name of a served request: "mhsm.r." and the first 20
+ *	bytes of its digest in hex (160 bits: collisions are not a
+ *	concern; the full digest is checked inside).
+ */
 static void
 RequestBlobName(const uint8_t digest[PROTO_DIGEST], char name[64])
 {
@@ -232,6 +261,11 @@ IdText(const uint8_t id[PROTO_TICKET_ID], char buf[2 * PROTO_TICKET_ID + 1])
     return buf;
 }
 
+/*
+ * Random --
+ *	Random bytes from the HSM's own generator (ticket ids, nonces,
+ *	challenges, code ids).
+ */
 static int
 Random(RoleMhsm *m, uint8_t *out, size_t len, ProtoError *err)
 {
@@ -254,6 +288,12 @@ typedef struct Txn {
     ProtoError *err;
 } Txn;
 
+/*
+ * TxnTrampoline --
+ *	Runs a TxnFn inside hsm_fw_transaction and keeps its result, so
+ *	that a refusal (not an engine failure) reaches the caller with its
+ *	condition.
+ */
 static hsm_err_t
 TxnTrampoline(hsm_hdl_t session, void *ctx)
 {
@@ -264,6 +304,12 @@ TxnTrampoline(hsm_hdl_t session, void *ctx)
     return t->result == 0 ? HSM_NO_ERROR : HSM_GENERAL_ERROR;
 }
 
+/*
+ * RunTxn --
+ *	Runs fn holding the HSM's lock, with a fresh view of its NVM:
+ *	every read-modify-write of M-HSM records goes through here, so
+ *	processes sharing the M-HSM are serialised.
+ */
 static int
 RunTxn(RoleHsm *hsm, RoleMhsm *m, TxnFn fn, void *data, ProtoError *err)
 {
@@ -301,6 +347,12 @@ ReadBlob(RoleHsm *hsm, const char *name, uint8_t **data, size_t *len,
     return found;
 }
 
+/*
+ * WriteBuf --
+ *	Writes an encoded record as a blob (durable and rollback-protected
+ *	when it returns); refuses a buffer whose encoding ran out of
+ *	memory.
+ */
 static int
 WriteBuf(RoleHsm *hsm, const char *name, ProtoBuf *b, ProtoError *err)
 {
@@ -332,6 +384,10 @@ typedef struct Rd {
     ProtoError *err;
 } Rd;
 
+/*
+ * RdFail --
+ *	A damaged-record refusal naming the record and the field.
+ */
 static int
 RdFail(const Rd *r, const char *field, const char *problem)
 {
@@ -355,6 +411,10 @@ RdItem(const Rd *r, uint16_t tag, const char *field, int optional,
     return rc;
 }
 
+/*
+ * RdU64 --
+ *	An unsigned 64-bit field of a record.
+ */
 static int
 RdU64(const Rd *r, uint16_t tag, const char *field, uint64_t *v)
 {
@@ -367,6 +427,10 @@ RdU64(const Rd *r, uint16_t tag, const char *field, uint64_t *v)
     return proto_item_u64(&item, v) == 0 ? 0 : RdFail(r, field, "is not 8 bytes");
 }
 
+/*
+ * RdI64 --
+ *	A signed 64-bit field, at least min.
+ */
 static int
 RdI64(const Rd *r, uint16_t tag, const char *field, int64_t min, int64_t *v)
 {
@@ -382,6 +446,10 @@ RdI64(const Rd *r, uint16_t tag, const char *field, int64_t min, int64_t *v)
     return *v >= min ? 0 : RdFail(r, field, "is out of range");
 }
 
+/*
+ * RdFixed --
+ *	A field of exactly len bytes.
+ */
 static int
 RdFixed(const Rd *r, uint16_t tag, const char *field, void *out, size_t len)
 {
@@ -395,6 +463,10 @@ RdFixed(const Rd *r, uint16_t tag, const char *field, void *out, size_t len)
 	    : RdFail(r, field, "has the wrong size");
 }
 
+/*
+ * RdStr --
+ *	A text field (malloc'ed).
+ */
 static int
 RdStr(const Rd *r, uint16_t tag, const char *field, char **out)
 {
@@ -429,6 +501,10 @@ RdWord(const Rd *r, uint16_t tag, const char *field, const char *const *words,
     return RdFail(r, field, "is not a value this version knows");
 }
 
+/*
+ * RdUuid --
+ *	A field holding a UUID in canonical form.
+ */
 static int
 RdUuid(const Rd *r, uint16_t tag, const char *field, char out[41])
 {
@@ -447,6 +523,10 @@ RdUuid(const Rd *r, uint16_t tag, const char *field, char out[41])
     return 0;
 }
 
+/*
+ * RdCert --
+ *	A certificate field.
+ */
 static int
 RdCert(const Rd *r, uint16_t tag, const char *field, ProtoCert *cert)
 {
@@ -507,6 +587,11 @@ typedef struct Identity {
     uint64_t created;
 } Identity;
 
+/*
+ * IdentityDecode --
+ *	Decodes the identity record; the DFK-DB key only when dfk is given
+ *	(it is read where used and cleansed there).
+ */
 static int
 IdentityDecode(const uint8_t *data, size_t len, Identity *id, uint8_t *dfk,
 	ProtoError *err)
@@ -556,6 +641,10 @@ IdentityRead(RoleHsm *hsm, Identity *id, uint8_t *dfk, ProtoError *err)
     return rc == 0 ? 1 : rc;
 }
 
+/*
+ * ServedFree --
+ *	Frees a served-request record's members.
+ */
 static void
 ServedFree(Served *s)
 {
@@ -572,6 +661,11 @@ ServedFree(Served *s)
     memset(s, 0, sizeof(*s));
 }
 
+/*
+ * ServedEncode --
+ *	Encodes a served-request record (docs/FORMATS.md, "M-HSM
+ *	records").
+ */
 static int
 ServedEncode(const Served *s, ProtoBuf *b)
 {
@@ -598,6 +692,10 @@ ServedEncode(const Served *s, ProtoBuf *b)
     return b->failed ? -1 : 0;
 }
 
+/*
+ * ServedDecode --
+ *	Decodes a served-request record, refusing a damaged one.
+ */
 static int
 ServedDecode(const uint8_t *data, size_t len, Served *s, ProtoError *err)
 {
@@ -655,6 +753,11 @@ ServedDecode(const uint8_t *data, size_t len, Served *s, ProtoError *err)
     return rc;
 }
 
+/*
+ * ServedRead --
+ *	Reads the record of the request of that digest: 1, 0 if this M-HSM
+ *	never served it, or a fail.
+ */
 static int
 ServedRead(RoleHsm *hsm, const uint8_t digest[PROTO_DIGEST], Served *s,
 	ProtoError *err)
@@ -678,6 +781,10 @@ ServedRead(RoleHsm *hsm, const uint8_t digest[PROTO_DIGEST], Served *s,
     return rc == 0 ? 1 : rc;
 }
 
+/*
+ * ServedWrite --
+ *	Writes a served-request record.
+ */
 static int
 ServedWrite(RoleHsm *hsm, const Served *s, ProtoError *err)
 {
@@ -712,6 +819,11 @@ PutCoc(ProtoBuf *b, uint16_t tag, const ProtoCoc *coc)
     proto_buf_free(&one);
 }
 
+/*
+ * TicketFree --
+ *	Frees a ticket record's members (its secret is cleansed by
+ *	proto_ticket_secrets_free).
+ */
 static void
 TicketFree(Ticket *t)
 {
@@ -734,6 +846,11 @@ TicketFree(Ticket *t)
     memset(t, 0, sizeof(*t));
 }
 
+/*
+ * TicketEncode --
+ *	Encodes a ticket record; the secret only while the ticket is live,
+ *	the certifier only once it ended.
+ */
 static int
 TicketEncode(const Ticket *t, ProtoBuf *b)
 {
@@ -814,6 +931,11 @@ CocsDecode(const Rd *r, uint16_t tag, ProtoCoc **cocs, size_t *n)
     return 0;
 }
 
+/*
+ * TicketDecode --
+ *	Decodes a ticket record, refusing a damaged one (and a live one
+ *	whose secret is not its own).
+ */
 static int
 TicketDecode(const uint8_t *data, size_t len, Ticket *t, ProtoError *err)
 {
@@ -925,6 +1047,10 @@ TicketRead(RoleHsm *hsm, const uint8_t id[PROTO_TICKET_ID], Ticket *t,
     return rc == 0 ? 1 : rc;
 }
 
+/*
+ * TicketWrite --
+ *	Writes a ticket record.
+ */
 static int
 TicketWrite(RoleHsm *hsm, const Ticket *t, ProtoError *err)
 {
@@ -1054,6 +1180,10 @@ typedef struct ProvisionCtx {
     int created;
 } ProvisionCtx;
 
+/*
+ * KindName --
+ *	How an M-HSM kind reads in messages.
+ */
 static const char *
 KindName(int kind)
 {
@@ -1165,6 +1295,11 @@ ProvisionTxn(RoleMhsm *unused, void *data, ProtoError *err)
     return rc;
 }
 
+/*
+ * role_mhsm_provision --
+ *	See role_mhsm.h: provisioning runs in one transaction of the HSM,
+ *	so two processes setting it up at once make one identity.
+ */
 int
 role_mhsm_provision(RoleHsm *hsm, const char *uuid, int kind,
 	const RoleMhsmVendor *vendor, int *created, ProtoError *err)
@@ -1189,6 +1324,10 @@ role_mhsm_provision(RoleHsm *hsm, const char *uuid, int kind,
     return rc;
 }
 
+/*
+ * role_mhsm_provisioned --
+ *	Whether the HSM is an M-HSM, and which (role_mhsm.h).
+ */
 int
 role_mhsm_provisioned(RoleHsm *hsm, char uuid[41], int *kind, ProtoError *err)
 {
@@ -1203,6 +1342,11 @@ role_mhsm_provisioned(RoleHsm *hsm, char uuid[41], int *kind, ProtoError *err)
     return 1;
 }
 
+/*
+ * role_mhsm_open --
+ *	Opens the M-HSM of a provisioned HSM: its identity record, its key
+ *	store and keys (role_mhsm.h).
+ */
 int
 role_mhsm_open(RoleHsm *hsm, const char *uuid, RoleMhsm **out, ProtoError *err)
 {
@@ -1251,6 +1395,10 @@ role_mhsm_open(RoleHsm *hsm, const char *uuid, RoleMhsm **out, ProtoError *err)
     return 0;
 }
 
+/*
+ * role_mhsm_close --
+ *	Closes an M-HSM; forgets its sessions.
+ */
 void
 role_mhsm_close(RoleMhsm *m)
 {
@@ -1262,24 +1410,40 @@ role_mhsm_close(RoleMhsm *m)
     free(m);
 }
 
+/*
+ * role_mhsm_uuid --
+ *	The canonical UUID.
+ */
 const char *
 role_mhsm_uuid(const RoleMhsm *m)
 {
     return m->uuid;
 }
 
+/*
+ * role_mhsm_kind --
+ *	Manufacturer HSM, or the M-HSM function of a U-HSM.
+ */
 int
 role_mhsm_kind(const RoleMhsm *m)
 {
     return m->kind;
 }
 
+/*
+ * role_mhsm_cert --
+ *	The certificate issued at provisioning.
+ */
 const ProtoCert *
 role_mhsm_cert(const RoleMhsm *m)
 {
     return &m->cert;
 }
 
+/*
+ * role_mhsm_archive_dir --
+ *	The folder where ended jobs' statuses are archived.
+ */
 char *
 role_mhsm_archive_dir(const RoleMhsm *m)
 {
@@ -1309,6 +1473,12 @@ typedef struct ServeCtx {
     char name[64];
 } ServeCtx;
 
+/*
+ * ServeTxn --
+ *	Inside the transaction: refuses a request served before, else
+ *	draws the ticket ids and binding nonce and records the request
+ *	durably (before the reply exists).
+ */
 static int
 ServeTxn(RoleMhsm *m, void *data, ProtoError *err)
 {
@@ -1344,6 +1514,10 @@ ServeTxn(RoleMhsm *m, void *data, ProtoError *err)
     return ServedWrite(m->hsm, &s->served, err);
 }
 
+/*
+ * role_mhsm_serve_request --
+ *	Serves a job request (docs/PROTOCOL.md, "Reply"; role_mhsm.h).
+ */
 int
 role_mhsm_serve_request(RoleMhsm *m, const uint8_t *image, size_t len,
 	const char *what, uint8_t **replyImage, size_t *replyLen,
@@ -1456,6 +1630,11 @@ role_mhsm_serve_request(RoleMhsm *m, const uint8_t *image, size_t len,
 /* Jobs                                                                 */
 /* ------------------------------------------------------------------ */
 
+/*
+ * role_mhsm_check_job --
+ *	Checks that a job is bound to this M-HSM and answers a request it
+ *	served, as it served it (role_mhsm.h).
+ */
 int
 role_mhsm_check_job(RoleMhsm *m, const uint8_t *image, size_t len,
 	const char *what, ProtoJob *out, ProtoError *err)
@@ -1615,6 +1794,11 @@ LoadTxn(RoleMhsm *m, void *data, ProtoError *err)
     return rc;
 }
 
+/*
+ * role_mhsm_load_job --
+ *	Loads a job's tickets: checked, secrets unsealed inside the HSM,
+ *	created or shared in one transaction (role_mhsm.h).
+ */
 int
 role_mhsm_load_job(RoleMhsm *m, const uint8_t *image, size_t len,
 	const char *what, ProtoJob *out, size_t *shared, ProtoError *err)
@@ -1686,6 +1870,10 @@ role_mhsm_load_job(RoleMhsm *m, const uint8_t *image, size_t len,
 /* Programming a device                                                 */
 /* ------------------------------------------------------------------ */
 
+/*
+ * FindSession --
+ *	The device session of a challenge in the given state, or NULL.
+ */
 static Session *
 FindSession(RoleMhsm *m, const uint8_t challenge[PROTO_NONCE],
 	SessionState state)
@@ -1703,12 +1891,21 @@ FindSession(RoleMhsm *m, const uint8_t challenge[PROTO_NONCE],
     return NULL;
 }
 
+/*
+ * EndSession --
+ *	Forgets a device session (its challenge can never be used again).
+ */
 static void
 EndSession(Session *s)
 {
     OPENSSL_cleanse(s, sizeof(*s));
 }
 
+/*
+ * role_mhsm_challenge --
+ *	A fresh challenge, remembered until answered; the oldest session
+ *	is forgotten when all are in use.
+ */
 int
 role_mhsm_challenge(RoleMhsm *m, uint8_t challenge[PROTO_NONCE],
 	ProtoError *err)
@@ -1735,6 +1932,12 @@ role_mhsm_challenge(RoleMhsm *m, uint8_t challenge[PROTO_NONCE],
     return 0;
 }
 
+/*
+ * role_mhsm_authenticate --
+ *	Checks a device's answer to a challenge (docs/PROTOCOL.md,
+ *	"Programming a device", step 1); the verified device is kept in
+ *	the session for the code.
+ */
 int
 role_mhsm_authenticate(RoleMhsm *m, const uint8_t challenge[PROTO_NONCE],
 	const uint8_t *answer, size_t answerLen, const char *die,
@@ -1940,6 +2143,11 @@ IssueTxn(RoleMhsm *m, void *data, ProtoError *err)
     return rc;
 }
 
+/*
+ * role_mhsm_issue_code --
+ *	The reservation (durable), then the authorization code for the
+ *	device of the session (steps 2 and 3).
+ */
 int
 role_mhsm_issue_code(RoleMhsm *m, const uint8_t challenge[PROTO_NONCE],
 	const uint8_t ticketId[PROTO_TICKET_ID], uint8_t **code, size_t *codeLen,
@@ -2131,6 +2339,11 @@ ConfirmTxn(RoleMhsm *m, void *data, ProtoError *err)
     return rc;
 }
 
+/*
+ * role_mhsm_confirm --
+ *	Takes a device's CoC (step 5): the reservation becomes a completed
+ *	device.
+ */
 int
 role_mhsm_confirm(RoleMhsm *m, const uint8_t ticketId[PROTO_TICKET_ID],
 	const uint8_t *cocMsg, size_t cocLen, RoleMhsmCode *info,
@@ -2386,6 +2599,11 @@ Archive(RoleMhsm *m, const ProtoStatus *st, const uint8_t *image, size_t len,
     return rc;
 }
 
+/*
+ * role_mhsm_status --
+ *	A job's status, or its end (docs/PROTOCOL.md, "Status and end of
+ *	job"; role_mhsm.h).
+ */
 int
 role_mhsm_status(RoleMhsm *m, const ProtoJob *job, int mode, uint8_t **image,
 	size_t *len, ProtoStatus *out, ProtoError *err)
@@ -2446,6 +2664,10 @@ role_mhsm_status(RoleMhsm *m, const ProtoJob *job, int mode, uint8_t **image,
     return rc;
 }
 
+/*
+ * role_mhsm_list_tickets --
+ *	Every ticket record of the M-HSM, decoded, sorted by id.
+ */
 int
 role_mhsm_list_tickets(RoleMhsm *m, RoleMhsmTicket **out, size_t *n,
 	ProtoError *err)
@@ -2507,6 +2729,10 @@ role_mhsm_list_tickets(RoleMhsm *m, RoleMhsmTicket **out, size_t *n,
     return 0;
 }
 
+/*
+ * role_mhsm_tickets_free --
+ *	Frees a ticket list.
+ */
 void
 role_mhsm_tickets_free(RoleMhsmTicket *list, size_t n)
 {
@@ -2526,6 +2752,11 @@ typedef struct RemoveCtx {
     size_t n, removed;
 } RemoveCtx;
 
+/*
+ * RemoveTxn --
+ *	Inside the transaction: checks every id is held, then ends the
+ *	live ones.
+ */
 static int
 RemoveTxn(RoleMhsm *m, void *data, ProtoError *err)
 {
@@ -2564,6 +2795,10 @@ RemoveTxn(RoleMhsm *m, void *data, ProtoError *err)
     return 0;
 }
 
+/*
+ * role_mhsm_remove_tickets --
+ *	Terminates tickets by id (remove_hsm_tickets).
+ */
 int
 role_mhsm_remove_tickets(RoleMhsm *m, const uint8_t *ids, size_t n,
 	size_t *removed, ProtoError *err)

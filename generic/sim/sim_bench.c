@@ -92,6 +92,10 @@ SimFromProto(SimError *err, const ProtoError *pe)
  *----------------------------------------------------------------------
  */
 
+/*
+ * sim_programmer_type_valid --
+ *	Whether the bench makes programmers of that type.
+ */
 int
 sim_programmer_type_valid(const char *type)
 {
@@ -125,12 +129,21 @@ NameValid(const char *name)
     return 1;
 }
 
+/*
+ * sim_dsn_format --
+ *	A DSN as 32 lower-case hex digits.
+ */
 void
 sim_dsn_format(const uint8_t dsn[PROTO_DSN], char out[2 * PROTO_DSN + 1])
 {
     proto_hex(dsn, PROTO_DSN, out);
 }
 
+/*
+ * sim_dsn_parse --
+ *	A DSN from 1 to 32 hex digits (an optional 0x), zero-extended on
+ *	the left.
+ */
 int
 sim_dsn_parse(const char *text, uint8_t dsn[PROTO_DSN])
 {
@@ -159,12 +172,20 @@ sim_dsn_parse(const char *text, uint8_t dsn[PROTO_DSN])
 
 static const char *const stepNames[] = {NULL, "auth", "code", "program", "coc"};
 
+/*
+ * sim_step_name --
+ *	The name of a fault step.
+ */
 const char *
 sim_step_name(SimStep step)
 {
     return (step >= SIM_STEP_AUTH && step <= SIM_STEP_COC) ? stepNames[step] : "?";
 }
 
+/*
+ * sim_step_parse --
+ *	A fault step from its name; 0 for an unknown one.
+ */
 SimStep
 sim_step_parse(const char *name)
 {
@@ -186,6 +207,10 @@ sim_step_parse(const char *name)
  *----------------------------------------------------------------------
  */
 
+/*
+ * StateEncode --
+ *	Encodes the bench state (docs/FORMATS.md, "Bench").
+ */
 static int
 StateEncode(const BenchState *st, ProtoBuf *b)
 {
@@ -232,6 +257,10 @@ ItemText(const uint8_t *data, size_t len, uint16_t tag, char *out,
     return 0;
 }
 
+/*
+ * StateDecode --
+ *	Decodes the bench state, refusing a damaged one.
+ */
 static int
 StateDecode(const uint8_t *data, size_t len, BenchState *st, SimError *err)
 {
@@ -297,6 +326,10 @@ StateDecode(const uint8_t *data, size_t len, BenchState *st, SimError *err)
     return 0;
 }
 
+/*
+ * StateRead --
+ *	Reads the bench state (empty when there is none yet).
+ */
 static int
 StateRead(SimBench *bench, BenchState *st, SimError *err)
 {
@@ -317,6 +350,10 @@ StateRead(SimBench *bench, BenchState *st, SimError *err)
     return rc;
 }
 
+/*
+ * StateWrite --
+ *	Writes the bench state (a blob: durable when it returns).
+ */
 static int
 StateWrite(SimBench *bench, const BenchState *st, SimError *err)
 {
@@ -350,6 +387,11 @@ typedef struct Change {
     int rc;
 } Change;
 
+/*
+ * ChangeTrampoline --
+ *	Reads, changes and writes the bench state inside the bench HSM's
+ *	transaction.
+ */
 static hsm_err_t
 ChangeTrampoline(hsm_hdl_t session, void *ctx)
 {
@@ -371,6 +413,11 @@ ChangeTrampoline(hsm_hdl_t session, void *ctx)
     return c->rc == 0 ? HSM_NO_ERROR : HSM_GENERAL_ERROR;
 }
 
+/*
+ * ChangeState --
+ *	A read-modify-write of the bench state, serialised against every
+ *	process sharing the bench.
+ */
 static int
 ChangeState(SimBench *bench, ChangeFn fn, void *data, SimError *err)
 {
@@ -394,6 +441,10 @@ ChangeState(SimBench *bench, ChangeFn fn, void *data, SimError *err)
     return 0;
 }
 
+/*
+ * FindProgrammer --
+ *	A programmer of the state by name, or NULL.
+ */
 static SimProgrammer *
 FindProgrammer(BenchState *st, const char *name)
 {
@@ -407,6 +458,10 @@ FindProgrammer(BenchState *st, const char *name)
     return NULL;
 }
 
+/*
+ * NoProgrammer --
+ *	The tool's message for an unknown programmer.
+ */
 static int
 NoProgrammer(SimError *err, const char *name)
 {
@@ -423,6 +478,11 @@ NoProgrammer(SimError *err, const char *name)
  *----------------------------------------------------------------------
  */
 
+/*
+ * sim_bench_open --
+ *	Opens the bench: an HSM of its own in $SPPS_HOME/bench, created on
+ *	first use.
+ */
 int
 sim_bench_open(SimBench **out, SimError *err)
 {
@@ -451,6 +511,10 @@ sim_bench_open(SimBench **out, SimError *err)
     return 0;
 }
 
+/*
+ * sim_bench_close --
+ *	Closes the bench.
+ */
 void
 sim_bench_close(SimBench *bench)
 {
@@ -460,12 +524,20 @@ sim_bench_close(SimBench *bench)
     }
 }
 
+/*
+ * sim_bench_dir --
+ *	The bench's state directory.
+ */
 const char *
 sim_bench_dir(const SimBench *bench)
 {
     return bench->hsm->dir;
 }
 
+/*
+ * sim_bench_hsm --
+ *	The bench's HSM, for sim_device.c.
+ */
 struct RoleHsm *
 sim_bench_hsm(SimBench *bench)
 {
@@ -520,6 +592,10 @@ FreshName(BenchState *st, const char *type, char *name, size_t len,
     return SimFail(err, SIM_FAIL, "no free programmer name");
 }
 
+/*
+ * AddChange --
+ *	Connects a programmer (a name of its own, or a fresh one).
+ */
 static int
 AddChange(SimBench *bench, BenchState *st, void *data, SimError *err)
 {
@@ -548,6 +624,10 @@ AddChange(SimBench *bench, BenchState *st, void *data, SimError *err)
     return 1;
 }
 
+/*
+ * sim_programmer_add --
+ *	Connects a programmer (sim.h).
+ */
 int
 sim_programmer_add(SimBench *bench, const char *name, const char *type,
 	SimProgrammer *out, SimError *err)
@@ -573,6 +653,10 @@ sim_programmer_add(SimBench *bench, const char *name, const char *type,
     return ChangeState(bench, AddChange, &a, err);
 }
 
+/*
+ * RemoveChange --
+ *	Disconnects a programmer.
+ */
 static int
 RemoveChange(SimBench *bench, BenchState *st, void *data, SimError *err)
 {
@@ -587,6 +671,10 @@ RemoveChange(SimBench *bench, BenchState *st, void *data, SimError *err)
     return 1;
 }
 
+/*
+ * sim_programmer_remove --
+ *	Disconnects a programmer (its board's device stays known).
+ */
 int
 sim_programmer_remove(SimBench *bench, const char *name, SimError *err)
 {
@@ -597,6 +685,10 @@ typedef struct RenameCtx {
     const char *name, *newName;
 } RenameCtx;
 
+/*
+ * RenameChange --
+ *	Renames a programmer, and the faults aimed at it.
+ */
 static int
 RenameChange(SimBench *bench, BenchState *st, void *data, SimError *err)
 {
@@ -625,6 +717,10 @@ RenameChange(SimBench *bench, BenchState *st, void *data, SimError *err)
     return 1;
 }
 
+/*
+ * sim_programmer_rename --
+ *	Renames a programmer.
+ */
 int
 sim_programmer_rename(SimBench *bench, const char *name, const char *newName,
 	SimError *err)
@@ -640,6 +736,10 @@ sim_programmer_rename(SimBench *bench, const char *name, const char *newName,
     return ChangeState(bench, RenameChange, &r, err);
 }
 
+/*
+ * sim_programmer_get --
+ *	One programmer of the bench.
+ */
 int
 sim_programmer_get(SimBench *bench, const char *name, SimProgrammer *out,
 	SimError *err)
@@ -662,6 +762,10 @@ sim_programmer_get(SimBench *bench, const char *name, SimProgrammer *out,
     return rc;
 }
 
+/*
+ * sim_programmer_list --
+ *	Every programmer, in the order connected.
+ */
 int
 sim_programmer_list(SimBench *bench, SimProgrammer **list, size_t *n,
 	SimError *err)
@@ -686,6 +790,10 @@ sim_programmer_list(SimBench *bench, SimProgrammer **list, size_t *n,
     return rc;
 }
 
+/*
+ * sim_bench_board --
+ *	The DSN of the device on a programmer's board.
+ */
 int
 sim_bench_board(SimBench *bench, const char *prg, uint8_t dsn[PROTO_DSN],
 	SimError *err)
@@ -717,6 +825,11 @@ typedef struct InsertCtx {
     char *prgOut;
 } InsertCtx;
 
+/*
+ * InsertChange --
+ *	Puts a board on a programmer: a known device back, or a new one
+ *	made by the factory.
+ */
 static int
 InsertChange(SimBench *bench, BenchState *st, void *data, SimError *err)
 {
@@ -786,6 +899,10 @@ InsertChange(SimBench *bench, BenchState *st, void *data, SimError *err)
     return 1;
 }
 
+/*
+ * sim_board_insert --
+ *	Puts a board on a programmer (sim.h).
+ */
 int
 sim_board_insert(SimBench *bench, const char *prg, const char *die,
 	const uint8_t *dsn, uint8_t dsnOut[PROTO_DSN], char *prgOut,
@@ -809,6 +926,10 @@ sim_board_insert(SimBench *bench, const char *prg, const char *die,
     return ChangeState(bench, InsertChange, &in, err);
 }
 
+/*
+ * PullChange --
+ *	Takes a board off its programmer.
+ */
 static int
 PullChange(SimBench *bench, BenchState *st, void *data, SimError *err)
 {
@@ -826,6 +947,10 @@ PullChange(SimBench *bench, BenchState *st, void *data, SimError *err)
     return 1;
 }
 
+/*
+ * sim_board_pull --
+ *	Takes a board off its programmer.
+ */
 int
 sim_board_pull(SimBench *bench, const char *prg, SimError *err)
 {
@@ -840,6 +965,10 @@ sim_board_pull(SimBench *bench, const char *prg, SimError *err)
  *----------------------------------------------------------------------
  */
 
+/*
+ * FaultSetChange --
+ *	Arms a fault.
+ */
 static int
 FaultSetChange(SimBench *bench, BenchState *st, void *data, SimError *err)
 {
@@ -857,6 +986,10 @@ FaultSetChange(SimBench *bench, BenchState *st, void *data, SimError *err)
     return 1;
 }
 
+/*
+ * sim_fault_set --
+ *	Arms a fault (sim.h).
+ */
 int
 sim_fault_set(SimBench *bench, const SimFault *fault, SimError *err)
 {
@@ -871,6 +1004,10 @@ sim_fault_set(SimBench *bench, const SimFault *fault, SimError *err)
     return ChangeState(bench, FaultSetChange, (void *) fault, err);
 }
 
+/*
+ * FaultClearChange --
+ *	Disarms every fault.
+ */
 static int
 FaultClearChange(SimBench *bench, BenchState *st, void *data, SimError *err)
 {
@@ -884,12 +1021,20 @@ FaultClearChange(SimBench *bench, BenchState *st, void *data, SimError *err)
     return 1;
 }
 
+/*
+ * sim_fault_clear --
+ *	Disarms every fault.
+ */
 int
 sim_fault_clear(SimBench *bench, SimError *err)
 {
     return ChangeState(bench, FaultClearChange, NULL, err);
 }
 
+/*
+ * sim_fault_list --
+ *	The armed faults.
+ */
 int
 sim_fault_list(SimBench *bench, SimFault **list, size_t *n, SimError *err)
 {
@@ -919,6 +1064,11 @@ typedef struct PointCtx {
     int fired;
 } PointCtx;
 
+/*
+ * PointChange --
+ *	Fires the first fault armed for this step and programmer: disarms
+ *	it and pulls the board.
+ */
 static int
 PointChange(SimBench *bench, BenchState *st, void *data, SimError *err)
 {
@@ -945,6 +1095,10 @@ PointChange(SimBench *bench, BenchState *st, void *data, SimError *err)
     return 0;
 }
 
+/*
+ * sim_fault_point --
+ *	A step of an action: fires a fault armed for it (sim.h).
+ */
 int
 sim_fault_point(SimBench *bench, const char *prg, SimStep step, SimError *err)
 {

@@ -102,6 +102,10 @@ DevFail(SimError *err, SimCond cond, const char *fmt, ...)
     return -1;
 }
 
+/*
+ * Dup --
+ *	A malloc'ed copy of a string.
+ */
 static char *
 Dup(const char *s)
 {
@@ -122,6 +126,11 @@ Dup(const char *s)
  *----------------------------------------------------------------------
  */
 
+/*
+ * ListFree --
+ *	Frees a list of named values, cleansing them (keys are among
+ *	them).
+ */
 static void
 ListFree(NamedList *l)
 {
@@ -139,6 +148,10 @@ ListFree(NamedList *l)
     l->v = NULL;
 }
 
+/*
+ * ListAdd --
+ *	Adds a name and a copy of its value to a list.
+ */
 static int
 ListAdd(NamedList *l, const char *name, const void *data, size_t len)
 {
@@ -178,6 +191,10 @@ ListAddDigest(NamedList *l, const char *name, const uint8_t *data, size_t len)
     return ListAdd(l, name, d, sizeof(d));
 }
 
+/*
+ * ListPut --
+ *	Encodes a list as repeated items of a record.
+ */
 static void
 ListPut(ProtoBuf *b, uint16_t tag, const NamedList *l)
 {
@@ -191,6 +208,10 @@ ListPut(ProtoBuf *b, uint16_t tag, const NamedList *l)
     }
 }
 
+/*
+ * ListGet --
+ *	Decodes the repeated items of a record into a list.
+ */
 static int
 ListGet(const uint8_t *data, size_t len, uint16_t tag, NamedList *l)
 {
@@ -225,6 +246,11 @@ ListGet(const uint8_t *data, size_t len, uint16_t tag, NamedList *l)
  *----------------------------------------------------------------------
  */
 
+/*
+ * DeviceClearDesign --
+ *	Erases the design of a device (ERASE, an interrupted PROGRAM):
+ *	what it keeps are its settings and keys.
+ */
 static void
 DeviceClearDesign(Device *d)
 {
@@ -237,6 +263,10 @@ DeviceClearDesign(Device *d)
     ListFree(&d->snvm);
 }
 
+/*
+ * DeviceFree --
+ *	Frees a device, cleansing its keys.
+ */
 static void
 DeviceFree(Device *d)
 {
@@ -285,6 +315,10 @@ ContentDigest(const Device *d, uint8_t out[PROTO_DIGEST])
     return rc;
 }
 
+/*
+ * DeviceBlobName --
+ *	The blob name of a device: "dev." and its DSN.
+ */
 static void
 DeviceBlobName(const uint8_t dsn[PROTO_DSN], char name[64])
 {
@@ -294,6 +328,11 @@ DeviceBlobName(const uint8_t dsn[PROTO_DSN], char name[64])
     snprintf(name, 64, "dev.%s", hex);
 }
 
+/*
+ * DeviceWrite --
+ *	Writes a device's record (a blob of the bench's HSM: its keys are
+ *	never on disk in clear).
+ */
 static int
 DeviceWrite(SimBench *bench, const Device *d, SimError *err)
 {
@@ -335,6 +374,10 @@ DeviceWrite(SimBench *bench, const Device *d, SimError *err)
     return rc == 0 ? 0 : DevFail(err, SIM_FAIL, "%s", pe.msg);
 }
 
+/*
+ * GetU64 --
+ *	An unsigned 64-bit field of a record.
+ */
 static int
 GetU64(const uint8_t *data, size_t len, uint16_t tag, uint64_t *v)
 {
@@ -344,6 +387,10 @@ GetU64(const uint8_t *data, size_t len, uint16_t tag, uint64_t *v)
 	    && proto_item_u64(&item, v) == 0) ? 0 : -1;
 }
 
+/*
+ * GetFixed --
+ *	A field of exactly n bytes.
+ */
 static int
 GetFixed(const uint8_t *data, size_t len, uint16_t tag, void *out, size_t n)
 {
@@ -353,6 +400,10 @@ GetFixed(const uint8_t *data, size_t len, uint16_t tag, void *out, size_t n)
 	    && proto_item_fixed(&item, out, n) == 0) ? 0 : -1;
 }
 
+/*
+ * DeviceDecode --
+ *	Decodes a device's record.
+ */
 static int
 DeviceDecode(const uint8_t *data, size_t len, Device *d)
 {
@@ -442,6 +493,10 @@ DeviceRead(SimBench *bench, const uint8_t dsn[PROTO_DSN], Device *d,
     return 1;
 }
 
+/*
+ * sim_device_exists --
+ *	Whether the bench knows a device, and its die.
+ */
 int
 sim_device_exists(SimBench *bench, const uint8_t dsn[PROTO_DSN], char die[32],
 	SimError *err)
@@ -518,6 +573,12 @@ BenchKey(SimBench *bench, RoleKey *key, uint8_t pub[PROTO_P384_PUB],
     return 0;
 }
 
+/*
+ * sim_device_make --
+ *	Manufactures a device: the factory makes its keys, sealed to the
+ *	bench key; the bench opens them and keeps them in the device's
+ *	record.
+ */
 int
 sim_device_make(SimBench *bench, const uint8_t dsn[PROTO_DSN], const char *die,
 	SimError *err)
@@ -589,6 +650,10 @@ sim_device_make(SimBench *bench, const uint8_t dsn[PROTO_DSN], const char *die,
  *----------------------------------------------------------------------
  */
 
+/*
+ * FillInfo --
+ *	What the bench shows of a device (no secret).
+ */
 static void
 FillInfo(const Device *d, const char *prg, SimDeviceInfo *info)
 {
@@ -644,6 +709,10 @@ CarrierOf(SimBench *bench, const uint8_t dsn[PROTO_DSN], char *prg)
     free(list);
 }
 
+/*
+ * sim_device_info --
+ *	A device as the bench knows it.
+ */
 int
 sim_device_info(SimBench *bench, const uint8_t dsn[PROTO_DSN],
 	SimDeviceInfo *info, SimError *err)
@@ -665,6 +734,10 @@ sim_device_info(SimBench *bench, const uint8_t dsn[PROTO_DSN],
     return 0;
 }
 
+/*
+ * sim_device_list --
+ *	Every device of the bench, sorted by DSN.
+ */
 int
 sim_device_list(SimBench *bench, SimDeviceInfo **list, size_t *n, SimError *err)
 {
@@ -748,6 +821,10 @@ FaultPoint(SimSession *s, SimStep step, SimError *err)
     return 0;
 }
 
+/*
+ * sim_session_open --
+ *	Powers up the device of a programmer's board.
+ */
 int
 sim_session_open(SimBench *bench, const char *prg, SimSession **out,
 	SimDeviceInfo *info, SimError *err)
@@ -780,6 +857,10 @@ sim_session_open(SimBench *bench, const char *prg, SimSession **out,
     return 0;
 }
 
+/*
+ * sim_session_close --
+ *	Ends a session: its ephemeral key is freed.
+ */
 void
 sim_session_close(SimSession *s)
 {
@@ -790,6 +871,11 @@ sim_session_close(SimSession *s)
     }
 }
 
+/*
+ * sim_session_authenticate --
+ *	The device's answer to a challenge: signed by KFP with a fresh
+ *	session key D, or MACed with its FK.
+ */
 int
 sim_session_authenticate(SimSession *s, const uint8_t challenge[PROTO_NONCE],
 	uint8_t **answer, size_t *len, SimError *err)
@@ -918,6 +1004,12 @@ Install(Device *d, const ProtoBitstream *bs, const ProtoBitstreamBody *body,
 	    : DevFail(err, SIM_FAIL, "no memory");
 }
 
+/*
+ * sim_session_run --
+ *	The device's side of an action (sim.h): the code opened with its
+ *	own keys, the bitstream decrypted and checked, the action, the
+ *	CoC.
+ */
 int
 sim_session_run(SimSession *s, const char *action, const uint8_t *codeImage,
 	size_t codeLen, const ProtoBitstream *bs, uint8_t **cocOut,
@@ -1125,6 +1217,11 @@ sim_session_run(SimSession *s, const char *action, const uint8_t *codeImage,
     return rc;
 }
 
+/*
+ * sim_session_check --
+ *	The actions that need no code: DEVICE_INFO, READ_IDCODE,
+ *	VERIFY_DIGEST.
+ */
 int
 sim_session_check(SimSession *s, const char *action, SimDeviceInfo *info,
 	SimError *err)

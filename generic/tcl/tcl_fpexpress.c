@@ -35,6 +35,10 @@
 /* Session                                                              */
 /* ------------------------------------------------------------------ */
 
+/*
+ * CloseProject --
+ *	Closes the session's project (not saved).
+ */
 static void
 CloseProject(FpeSession *s)
 {
@@ -47,6 +51,10 @@ CloseProject(FpeSession *s)
     }
 }
 
+/*
+ * CloseHsm --
+ *	Closes the session's M-HSM and its HSM.
+ */
 static void
 CloseHsm(FpeSession *s)
 {
@@ -56,6 +64,10 @@ CloseHsm(FpeSession *s)
     s->hsm = NULL;
 }
 
+/*
+ * SessionDelete --
+ *	Frees a session when its interpreter goes.
+ */
 static void
 SessionDelete(ClientData clientData, Tcl_Interp *interp)
 {
@@ -72,6 +84,10 @@ SessionDelete(ClientData clientData, Tcl_Interp *interp)
     Tcl_Free((char *) s);
 }
 
+/*
+ * FpeGetSession --
+ *	The interpreter's session, made on first use.
+ */
 FpeSession *
 FpeGetSession(Tcl_Interp *interp)
 {
@@ -106,6 +122,10 @@ Dup(const char *str)
     return d;
 }
 
+/*
+ * FpeNormalizePath --
+ *	An absolute, normalised path, relative to Tcl's current directory.
+ */
 char *
 FpeNormalizePath(Tcl_Interp *interp, const char *path)
 {
@@ -123,6 +143,10 @@ FpeNormalizePath(Tcl_Interp *interp, const char *path)
     return copy;
 }
 
+/*
+ * FpeReadFile --
+ *	Reads an input file named by an option (tcl_fpexpress.h).
+ */
 int
 FpeReadFile(Tcl_Interp *interp, const char *opt, const char *path,
 	size_t maxLen, uint8_t **data, size_t *len)
@@ -141,6 +165,10 @@ FpeReadFile(Tcl_Interp *interp, const char *opt, const char *path,
     return TCL_OK;
 }
 
+/*
+ * FpeWriteFile --
+ *	Writes a file atomically and durably.
+ */
 int
 FpeWriteFile(Tcl_Interp *interp, const char *path, const uint8_t *data,
 	size_t len, int mode)
@@ -154,6 +182,11 @@ FpeWriteFile(Tcl_Interp *interp, const char *path, const uint8_t *data,
     return TCL_OK;
 }
 
+/*
+ * FpeCheckWritable --
+ *	Checks the folder of an output file exists, before anything is
+ *	done that the file would report.
+ */
 int
 FpeCheckWritable(Tcl_Interp *interp, const char *opt, const char *path)
 {
@@ -178,6 +211,10 @@ FpeCheckWritable(Tcl_Interp *interp, const char *opt, const char *path)
     return ok ? TCL_OK : TCL_ERROR;
 }
 
+/*
+ * FpeMhsmError --
+ *	A refusal of the M-HSM as a Tcl error with its condition.
+ */
 int
 FpeMhsmError(Tcl_Interp *interp, const char *area, int fail, const char *detail,
 	const ProtoError *err)
@@ -190,6 +227,10 @@ FpeMhsmError(Tcl_Interp *interp, const char *area, int fail, const char *detail,
     return Spps_ErrorObj(interp, code, Tcl_NewStringObj(err->msg, -1));
 }
 
+/*
+ * FpeRequireProject --
+ *	The tool's error when no job project is open.
+ */
 int
 FpeRequireProject(Tcl_Interp *interp, FpeSession *s, const char *cmd)
 {
@@ -201,6 +242,10 @@ FpeRequireProject(Tcl_Interp *interp, FpeSession *s, const char *cmd)
 	    "create_job_project).", cmd);
 }
 
+/*
+ * FpeRequireBench --
+ *	Opens the session's bench.
+ */
 int
 FpeRequireBench(Tcl_Interp *interp, FpeSession *s)
 {
@@ -212,12 +257,20 @@ FpeRequireBench(Tcl_Interp *interp, FpeSession *s)
     return TCL_OK;
 }
 
+/*
+ * FpeIdHex --
+ *	A ticket id as 40 hex digits.
+ */
 void
 FpeIdHex(const uint8_t id[PROTO_TICKET_ID], char out[2 * PROTO_TICKET_ID + 1])
 {
     proto_hex(id, PROTO_TICKET_ID, out);
 }
 
+/*
+ * FpeCanonDie --
+ *	A die's canonical name, to compare a job's device with a board's.
+ */
 void
 FpeCanonDie(const char *die, char out[32])
 {
@@ -226,6 +279,10 @@ FpeCanonDie(const char *die, char out[32])
     }
 }
 
+/*
+ * FpeTicketForAction --
+ *	The job ticket of a device and action.
+ */
 int
 FpeTicketForAction(const ProtoJob *job, const char *device, const char *action)
 {
@@ -240,6 +297,10 @@ FpeTicketForAction(const ProtoJob *job, const char *device, const char *action)
     return -1;
 }
 
+/*
+ * FpeHistory --
+ *	Records a command for export_script.
+ */
 void
 FpeHistory(FpeSession *s, int objc, Tcl_Obj *const objv[])
 {
@@ -259,6 +320,10 @@ FpeHistory(FpeSession *s, int objc, Tcl_Obj *const objv[])
 /* Settings                                                             */
 /* ------------------------------------------------------------------ */
 
+/*
+ * SettingsPath --
+ *	$SPPS_HOME/fpexpress.settings.
+ */
 static char *
 SettingsPath(void)
 {
@@ -367,6 +432,11 @@ LoadSettings(Tcl_Interp *interp, FpeSession *s)
     return rc;
 }
 
+/*
+ * SaveSettings --
+ *	Writes the session's settings (MAC under a key of the server's
+ *	HSM).
+ */
 static int
 SaveSettings(Tcl_Interp *interp, FpeSession *s)
 {
@@ -398,6 +468,10 @@ SaveSettings(Tcl_Interp *interp, FpeSession *s)
     return rc;
 }
 
+/*
+ * FpeRequireMhsm --
+ *	Opens the M-HSM the settings name (tcl_fpexpress.h).
+ */
 int
 FpeRequireMhsm(Tcl_Interp *interp, FpeSession *s)
 {
@@ -431,6 +505,10 @@ VendorCertify(void *ctx, ProtoCert *cert, ProtoError *err)
     return sim_factory_certify(ctx, cert, err);
 }
 
+/*
+ * VendorSealDfk --
+ *	The factory's DFK-DB key, sealed to a new M-HSM.
+ */
 static int
 VendorSealDfk(void *ctx, const ProtoCert *cert, uint8_t **sealed, size_t *len,
 	ProtoError *err)
@@ -663,6 +741,10 @@ SetHsmParamsObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 /* Job request                                                          */
 /* ------------------------------------------------------------------ */
 
+/*
+ * LogTicketSpec --
+ *	A ticket of a served request, in the log.
+ */
 static void
 LogTicketSpec(Tcl_Interp *interp, const uint8_t *id, const char *name,
 	const char *device, const char *action, int64_t max)
@@ -790,6 +872,10 @@ ProcessJobRequestObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 /* Job projects                                                         */
 /* ------------------------------------------------------------------ */
 
+/*
+ * FpeSaveProject --
+ *	Writes the open project (tcl_fpexpress.h).
+ */
 int
 FpeSaveProject(Tcl_Interp *interp, FpeSession *s)
 {
@@ -886,6 +972,11 @@ RootName(const char *path)
     return tail;
 }
 
+/*
+ * LogJobLoaded --
+ *	What create_job_project did with the job's tickets: loaded, or
+ *	shared with another project of the job.
+ */
 static void
 LogJobLoaded(Tcl_Interp *interp, FpeSession *s, const ProtoJob *job,
 	size_t shared)
@@ -1164,6 +1255,11 @@ OpenProjectObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
     return rc;
 }
 
+/*
+ * CloseProjectObjCmd --
+ *	close_project: closes the job project (warning if it has unsaved
+ *	changes).
+ */
 static int
 CloseProjectObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 	Tcl_Obj *const objv[])
@@ -1189,6 +1285,10 @@ CloseProjectObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
     return TCL_OK;
 }
 
+/*
+ * SaveProjectObjCmd --
+ *	save_project.
+ */
 static int
 SaveProjectObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 	Tcl_Obj *const objv[])
@@ -1328,6 +1428,10 @@ ShowId(const uint8_t id[PROTO_TICKET_ID], int hsmOrder,
     FpeIdHex(r, out);
 }
 
+/*
+ * LeftText --
+ *	Codes left, or "unlimited".
+ */
 static void
 LeftText(int64_t max, int64_t completed, int64_t pending, char *buf, size_t n)
 {
@@ -1602,6 +1706,10 @@ RemoveHsmTicketsObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 /* Log, script, mode                                                    */
 /* ------------------------------------------------------------------ */
 
+/*
+ * SaveLogObjCmd --
+ *	save_log -file: the session's log, one line each.
+ */
 static int
 SaveLogObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 	Tcl_Obj *const objv[])

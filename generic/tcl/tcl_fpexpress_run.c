@@ -42,6 +42,10 @@ enum {
 /* Programmers                                                          */
 /* ------------------------------------------------------------------ */
 
+/*
+ * FpeFindPrg --
+ *	A programmer of the session's list, or NULL.
+ */
 FpePrg *
 FpeFindPrg(FpeSession *s, const char *name)
 {
@@ -55,6 +59,10 @@ FpeFindPrg(FpeSession *s, const char *name)
     return NULL;
 }
 
+/*
+ * FpeNoPrg --
+ *	The tool's message for an unknown programmer.
+ */
 int
 FpeNoPrg(Tcl_Interp *interp, const char *name)
 {
@@ -62,6 +70,10 @@ FpeNoPrg(Tcl_Interp *interp, const char *name)
 	    Tcl_ObjPrintf("The programmer with name '%s' does not exist.", name));
 }
 
+/*
+ * BenchError --
+ *	A bench refusal as a Tcl error.
+ */
 static int
 BenchError(Tcl_Interp *interp, const SimError *err)
 {
@@ -77,6 +89,10 @@ BenchError(Tcl_Interp *interp, const SimError *err)
     }
 }
 
+/*
+ * FpeConnect --
+ *	Reads the bench's programmers into the session (tcl_fpexpress.h).
+ */
 int
 FpeConnect(Tcl_Interp *interp, FpeSession *s, const char *die, int log)
 {
@@ -151,6 +167,10 @@ typedef struct Failure {
     Tcl_Obj *msg;
 } Failure;
 
+/*
+ * Fail --
+ *	Records why an action failed: exit code, error code, message.
+ */
 static int
 Fail(Failure *f, int exit, Tcl_Obj *code, Tcl_Obj *msg)
 {
@@ -162,6 +182,10 @@ Fail(Failure *f, int exit, Tcl_Obj *code, Tcl_Obj *msg)
     return exit;
 }
 
+/*
+ * FailSim --
+ *	A device's refusal as an action failure.
+ */
 static int
 FailSim(Failure *f, const SimError *err, const uint8_t *dsn, const char *prg)
 {
@@ -193,6 +217,10 @@ FailSim(Failure *f, const SimError *err, const uint8_t *dsn, const char *prg)
     }
 }
 
+/*
+ * FailMhsm --
+ *	An M-HSM refusal as an action failure.
+ */
 static int
 FailMhsm(Failure *f, int fail, const ProtoError *err, const uint8_t *dsn,
 	const uint8_t *ticketId)
@@ -230,6 +258,10 @@ FailMhsm(Failure *f, int fail, const ProtoError *err, const uint8_t *dsn,
     }
 }
 
+/*
+ * LogPrg --
+ *	A line of the log for a programmer: "programmer 'X' : ...".
+ */
 static void
 LogPrg(Tcl_Interp *interp, const char *prg, const char *fmt, const char *text)
 {
@@ -237,6 +269,10 @@ LogPrg(Tcl_Interp *interp, const char *prg, const char *fmt, const char *text)
 	    Tcl_GetString(Tcl_ObjPrintf(fmt, text))));
 }
 
+/*
+ * Plural --
+ *	"s" unless one.
+ */
 static const char *
 Plural(size_t n)
 {
@@ -630,6 +666,10 @@ LogTicket(Tcl_Interp *interp, const ProtoTicketStatus *t, int end)
     }
 }
 
+/*
+ * LogCocs --
+ *	The CoCs of a status, in the log.
+ */
 static void
 LogCocs(Tcl_Interp *interp, const ProtoStatus *st)
 {
@@ -919,6 +959,10 @@ CheckNames(Tcl_Interp *interp, FpeSession *s, Tcl_Obj *list)
     return TCL_OK;
 }
 
+/*
+ * PingPrgObjCmd --
+ *	ping_prg -name ...: each programmer answers if still connected.
+ */
 static int
 PingPrgObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 	Tcl_Obj *const objv[])
@@ -965,6 +1009,11 @@ PingPrgObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
     return rc;
 }
 
+/*
+ * ScanChainPrgObjCmd --
+ *	scan_chain_prg -name: the device on the chain; returns their
+ *	number.
+ */
 static int
 ScanChainPrgObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 	Tcl_Obj *const objv[])
@@ -1020,6 +1069,10 @@ ScanChainPrgObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
     return rc;
 }
 
+/*
+ * SelfTestPrgObjCmd --
+ *	self_test_prg -name ...: FlashPro4 and FlashPro5 do not have it.
+ */
 static int
 SelfTestPrgObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 	Tcl_Obj *const objv[])
@@ -1063,6 +1116,10 @@ SelfTestPrgObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
     return rc;
 }
 
+/*
+ * SetPrgNameObjCmd --
+ *	set_prg_name: renames a programmer on the bench.
+ */
 static int
 SetPrgNameObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 	Tcl_Obj *const objv[])
@@ -1107,6 +1164,11 @@ SetPrgNameObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
     return rc;
 }
 
+/*
+ * EnablePrgObjCmd --
+ *	enable_prg: disabled programmers are skipped by
+ *	run_selected_actions.
+ */
 static int
 EnablePrgObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 	Tcl_Obj *const objv[])
@@ -1147,6 +1209,10 @@ EnablePrgObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
     return rc;
 }
 
+/*
+ * RemovePrgObjCmd --
+ *	remove_prg: off the session's list until the next refresh.
+ */
 static int
 RemovePrgObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 	Tcl_Obj *const objv[])
@@ -1188,6 +1254,10 @@ RemovePrgObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
     return rc;
 }
 
+/*
+ * RefreshPrgListObjCmd --
+ *	refresh_prg_list: reads the bench's programmers again.
+ */
 static int
 RefreshPrgListObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 	Tcl_Obj *const objv[])
@@ -1207,6 +1277,10 @@ RefreshPrgListObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
     return TCL_OK;
 }
 
+/*
+ * GetConnectedProgrammersObjCmd --
+ *	get_connected_programmers: {name type} pairs.
+ */
 static int
 GetConnectedProgrammersObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 	Tcl_Obj *const objv[])
@@ -1259,6 +1333,10 @@ static const PrgModel models[] = {
     {"FlashPro6", 1, 0, 1, NULL, 20}
 };
 
+/*
+ * OnOff --
+ *	Checks an ON|OFF value.
+ */
 static int
 OnOff(Tcl_Interp *interp, const char *opt, Tcl_Obj *value)
 {
@@ -1272,6 +1350,10 @@ OnOff(Tcl_Interp *interp, const char *opt, Tcl_Obj *value)
 		    "OFF).", opt, v));
 }
 
+/*
+ * CheckFreq --
+ *	Checks a frequency (MHz or Hz) against what the model does.
+ */
 static int
 CheckFreq(Tcl_Interp *interp, const PrgModel *m, Tcl_Obj *value, int *mhz)
 {
@@ -1310,6 +1392,11 @@ CheckFreq(Tcl_Interp *interp, const PrgModel *m, Tcl_Obj *value, int *mhz)
 		    Tcl_GetString(value), Tcl_GetString(expect)));
 }
 
+/*
+ * ConfigurePrg --
+ *	Parses and checks the options of configure_flashpro<N>_prg for a
+ *	model, and keeps them for the session and the open project.
+ */
 static int
 ConfigurePrg(Tcl_Interp *interp, const PrgModel *m, int objc,
 	Tcl_Obj *const objv[], const char *cmd)
@@ -1415,6 +1502,10 @@ ConfigurePrg(Tcl_Interp *interp, const PrgModel *m, int objc,
     return rc;
 }
 
+/*
+ * ConfigureFp3ObjCmd --
+ *	configure_flashpro3_prg.
+ */
 static int
 ConfigureFp3ObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 	Tcl_Obj *const objv[])
@@ -1424,6 +1515,10 @@ ConfigureFp3ObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 	    "configure_flashpro3_prg");
 }
 
+/*
+ * ConfigureFp4ObjCmd --
+ *	configure_flashpro4_prg.
+ */
 static int
 ConfigureFp4ObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 	Tcl_Obj *const objv[])
@@ -1433,6 +1528,10 @@ ConfigureFp4ObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 	    "configure_flashpro4_prg");
 }
 
+/*
+ * ConfigureFp5ObjCmd --
+ *	configure_flashpro5_prg.
+ */
 static int
 ConfigureFp5ObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 	Tcl_Obj *const objv[])
@@ -1442,6 +1541,10 @@ ConfigureFp5ObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 	    "configure_flashpro5_prg");
 }
 
+/*
+ * ConfigureFp6ObjCmd --
+ *	configure_flashpro6_prg.
+ */
 static int
 ConfigureFp6ObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 	Tcl_Obj *const objv[])

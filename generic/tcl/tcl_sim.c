@@ -33,6 +33,10 @@
 /* The bench of an interpreter                                          */
 /* ------------------------------------------------------------------ */
 
+/*
+ * BenchDelete --
+ *	Closes an interpreter's bench when the interpreter goes.
+ */
 static void
 BenchDelete(ClientData clientData, Tcl_Interp *interp)
 {
@@ -40,6 +44,10 @@ BenchDelete(ClientData clientData, Tcl_Interp *interp)
     sim_bench_close(clientData);
 }
 
+/*
+ * GetBench --
+ *	The interpreter's bench, opened on first use.
+ */
 static SimBench *
 GetBench(Tcl_Interp *interp)
 {
@@ -102,6 +110,10 @@ ParsePairs(Tcl_Interp *interp, int first, int objc, Tcl_Obj *const objv[],
 /* Programmers                                                          */
 /* ------------------------------------------------------------------ */
 
+/*
+ * ProgrammerDict --
+ *	A programmer as a dict: name type dsn die.
+ */
 static Tcl_Obj *
 ProgrammerDict(const SimProgrammer *p)
 {
@@ -122,6 +134,10 @@ ProgrammerDict(const SimProgrammer *p)
     return d;
 }
 
+/*
+ * ProgrammerObjCmd --
+ *	spps::sim::programmer add|remove|list|info.
+ */
 static int
 ProgrammerObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 	Tcl_Obj *const objv[])
@@ -208,6 +224,10 @@ ProgrammerObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 /* Boards and devices                                                   */
 /* ------------------------------------------------------------------ */
 
+/*
+ * DigestObj --
+ *	A digest in hex, or empty.
+ */
 static Tcl_Obj *
 DigestObj(const uint8_t *d, int present)
 {
@@ -220,6 +240,10 @@ DigestObj(const uint8_t *d, int present)
     return Tcl_NewStringObj(hex, -1);
 }
 
+/*
+ * DeviceDict --
+ *	A device as a dict (doc/spps_sim.n, board info).
+ */
 static Tcl_Obj *
 DeviceDict(const SimDeviceInfo *info)
 {
@@ -248,6 +272,10 @@ DeviceDict(const SimDeviceInfo *info)
     return d;
 }
 
+/*
+ * BadDsn --
+ *	The error for a DSN that is not 1 to 32 hex digits.
+ */
 static int
 BadDsn(Tcl_Interp *interp, Tcl_Obj *value)
 {
@@ -256,6 +284,10 @@ BadDsn(Tcl_Interp *interp, Tcl_Obj *value)
 		    Tcl_GetString(value)));
 }
 
+/*
+ * BoardObjCmd --
+ *	spps::sim::board insert|pull|info|list.
+ */
 static int
 BoardObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 	Tcl_Obj *const objv[])
@@ -361,6 +393,10 @@ BoardObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
     return TCL_ERROR;
 }
 
+/*
+ * DeviceObjCmd --
+ *	spps::sim::device list.
+ */
 static int
 DeviceObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 	Tcl_Obj *const objv[])
@@ -400,6 +436,10 @@ DeviceObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 /* Faults                                                               */
 /* ------------------------------------------------------------------ */
 
+/*
+ * FaultObjCmd --
+ *	spps::sim::fault set|list|clear.
+ */
 static int
 FaultObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 	Tcl_Obj *const objv[])
