@@ -1370,17 +1370,17 @@ role_uhsm_status_check(RoleUhsm *u, const uint8_t *image, size_t len,
 		    coc->action, t->name);
 	}
 	OPENSSL_cleanse(mac, sizeof(mac));
+	/*
+	 * Each authorization code is issued once and gives one CoC: a code
+	 * id seen twice is a copied CoC.  (One device may appear twice under
+	 * a ticket: programmed again, it used a second code.)
+	 */
 	for (j = 0; j < i; j++) {
-	    if ((memcmp(st->cocs[j].dsn, coc->dsn, PROTO_DSN) == 0
-		    && memcmp(st->cocs[j].ticketId, coc->ticketId,
-			PROTO_TICKET_ID) == 0)
-		    || memcmp(st->cocs[j].codeId, coc->codeId,
-			PROTO_CODE_ID) == 0) {
+	    if (memcmp(st->cocs[j].codeId, coc->codeId, PROTO_CODE_ID) == 0) {
 		if (v->valid) {
 		    v->valid = 0;
-		    snprintf(v->why, sizeof(v->why), "it repeats CoC %zu (same "
-			    "device and ticket, or same authorization code)",
-			    j + 1);
+		    snprintf(v->why, sizeof(v->why), "it repeats CoC %zu (the "
+			    "same authorization code)", j + 1);
 		}
 	    }
 	}
