@@ -284,8 +284,8 @@ DecodeClients(const ProtoRec *rec, uint16_t tag, const char *plural,
 	    return -1;
 	}
 	if ((uint64_t) c[i].len > c[i].size) {
-	    return proto_rec_fail(&sub, "content of %zu bytes is larger than "
-		    "the client (%llu bytes)", c[i].len,
+	    return proto_rec_fail(&sub, "content of %lu bytes is larger than "
+		    "the client (%llu bytes)", (unsigned long) c[i].len,
 		    (unsigned long long) c[i].size);
 	}
     }
@@ -651,7 +651,8 @@ jm_keyset_read(const uint8_t *image, size_t len, const char *what,
 
 	    if (proto_rec_next(&r, KS_NAME, &item) != 1
 		    || proto_item_str(&item, &ks->names[i]) != 0) {
-		proto_rec_fail(&rec, "key name %zu is not text", i + 1);
+		proto_rec_fail(&rec, "key name %lu is not text",
+			(unsigned long) (i + 1));
 		goto error;
 	    }
 	    idx = jm_key_index(ks->names[i]);
@@ -1031,8 +1032,8 @@ DecodeStrings(const ProtoRec *rec, uint16_t tag, const char *plural,
 	if (proto_rec_next(&r, tag, &item) != 1
 		|| item.len == 0 || item.len > PROTO_MAX_NAME
 		|| proto_item_str(&item, &(*out)[i]) != 0) {
-	    return proto_rec_fail(rec, "%s: item %zu is not a name", plural,
-		    i + 1);
+	    return proto_rec_fail(rec, "%s: item %lu is not a name", plural,
+		    (unsigned long) (i + 1));
 	}
     }
     return 0;
@@ -1150,8 +1151,8 @@ DecodeBitstream(ProtoRec *sub, void *element)
 	int k = jm_key_index(bs->perDevice[i]);
 
 	if (k < 1 || k > 6) {
-	    return proto_rec_fail(sub, "per-device key %zu is not a user key",
-		    i + 1);
+	    return proto_rec_fail(sub, "per-device key %lu is not a user key",
+		    (unsigned long) (i + 1));
 	}
     }
     bs->features = (int) f;

@@ -781,15 +781,16 @@ role_uhsm_reply_check(RoleUhsm *u, const uint8_t *image, size_t len,
 	goto fail;
     }
     if (reply->nTickets != nTickets) {
-	Fail(err, "%s has %zu tickets; the task "
-		"has %zu", what, reply->nTickets, nTickets);
+	Fail(err, "%s has %lu tickets; the task "
+		"has %lu", what, (unsigned long) reply->nTickets,
+		(unsigned long) nTickets);
 	SetWhy(why, ROLE_FAIL_MISMATCH);
 	goto fail;
     }
     for (i = 0; i < nTickets; i++) {
 	if (strcmp(reply->tickets[i].name, ticketNames[i]) != 0) {
-	    Fail(err, "%s: ticket %zu is '%.100s'; "
-		    "the task's is '%.100s'", what, i + 1,
+	    Fail(err, "%s: ticket %lu is '%.100s'; "
+		    "the task's is '%.100s'", what, (unsigned long) (i + 1),
 		    reply->tickets[i].name, ticketNames[i]);
 	    SetWhy(why, ROLE_FAIL_MISMATCH);
 	    goto fail;
@@ -1086,8 +1087,8 @@ role_uhsm_export(RoleUhsm *u, ProtoJob *job, const ProtoCert *mhsmCert,
 	ProtoTicketSecret *s = &secrets[i];
 
 	if (b >= job->nBitstreams) {
-	    Fail(err, "ticket %zu has no bitstream",
-		    i + 1);
+	    Fail(err, "ticket %lu has no bitstream",
+		    (unsigned long) (i + 1));
 	    SetWhy(why, ROLE_FAIL_MISMATCH);
 	    goto done;
 	}
@@ -1379,8 +1380,8 @@ role_uhsm_status_check(RoleUhsm *u, const uint8_t *image, size_t len,
 	    if (memcmp(st->cocs[j].codeId, coc->codeId, PROTO_CODE_ID) == 0) {
 		if (v->valid) {
 		    v->valid = 0;
-		    snprintf(v->why, sizeof(v->why), "it repeats CoC %zu (the "
-			    "same authorization code)", j + 1);
+		    snprintf(v->why, sizeof(v->why), "it repeats CoC %lu (the "
+			    "same authorization code)", (unsigned long) (j + 1));
 		}
 	    }
 	}
@@ -1437,7 +1438,7 @@ role_uhsm_status_check(RoleUhsm *u, const uint8_t *image, size_t len,
 		char a[32], b2[32];
 
 		snprintf(a, sizeof(a), "%lld", (long long) ce->completed);
-		snprintf(b2, sizeof(b2), "%zu", cocCount[k]);
+		snprintf(b2, sizeof(b2), "%lu", (unsigned long) cocCount[k]);
 		Invalid(v, "it certifies %s completed devices, but the status "
 			"carries %s CoCs for the ticket", a, b2);
 	    }

@@ -556,7 +556,8 @@ SetNvmUpdate(Tcl_Interp *interp, int objc, Tcl_Obj *const objv[], int snvm)
     content = NULL;
     s->dirty = 1;
     Spps_Log(interp, "%s client '%s' of programming data '%s' updated with "
-	    "%zu bytes from '%s'.", kind, clientName, d->name, u->len, path);
+	    "%lu bytes from '%s'.", kind, clientName, d->name,
+	    (unsigned long) u->len, path);
     Spps_LogSucceeded(interp, cmd);
     rc = TCL_OK;
 

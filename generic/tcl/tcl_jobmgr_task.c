@@ -558,8 +558,8 @@ RequestObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
     free(oldFile);
     HexId(digest, 16, hex);
     Spps_Log(interp, "Job request for HSM task '%s' of job '%s' exported to "
-	    "'%s': %zu tickets, for M-HSM %s%s; signed by U-HSM %s (request "
-	    "%s...).", t->name, j->name, path, t->nTickets, mhsm,
+	    "'%s': %lu tickets, for M-HSM %s%s; signed by U-HSM %s (request "
+	    "%s...).", t->name, j->name, path, (unsigned long) t->nTickets, mhsm,
 	    t->internal ? " (the M-HSM function of this U-HSM)" : "",
 	    role_uhsm_uuid(s->uhsm), hex);
     Spps_LogSucceeded(interp, "hsmtask_m_request");
@@ -1117,10 +1117,11 @@ ExportObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 		job.bitstreams[k].family, job.bitstreams[k].die, hex,
 		parts[k].earlier ? "its" : "a new");
     }
-    Spps_Log(interp, "HSM job '%s' exported: job '%s', HSM task '%s', %zu "
-	    "device(s), %zu ticket(s); the ticket secrets are sealed to M-HSM "
+    Spps_Log(interp, "HSM job '%s' exported: job '%s', HSM task '%s', %lu "
+	    "device(s), %lu ticket(s); the ticket secrets are sealed to M-HSM "
 	    "%s and the job runs only there.", path, j->name, t->name,
-	    j->nDevices, t->nTickets, t->mhsmUuid);
+	    (unsigned long) j->nDevices, (unsigned long) t->nTickets,
+	    t->mhsmUuid);
     Spps_LogSucceeded(interp, "export_hsmtask");
     Tcl_SetObjResult(interp, Tcl_NewStringObj(path, -1));
     rc = TCL_OK;
@@ -1412,12 +1413,14 @@ ImportStatusObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 	proto_hex(c->dsn, PROTO_DSN, dsn);
 	if (result.coc[i].valid) {
 	    nValidCoc++;
-	    Spps_Log(interp, "CoC %zu: device DSN %s, ticket '%s', action %s, "
-		    "device counter %llu: valid", i + 1, dsn, tname, c->action,
+	    Spps_Log(interp, "CoC %lu: device DSN %s, ticket '%s', action %s, "
+		    "device counter %llu: valid", (unsigned long) (i + 1), dsn,
+		    tname, c->action,
 		    (unsigned long long) c->deviceCounter);
 	} else {
-	    Spps_Log(interp, "CoC %zu: device DSN %s, ticket '%s', action %s, "
-		    "device counter %llu: INVALID (%s)", i + 1, dsn, tname,
+	    Spps_Log(interp, "CoC %lu: device DSN %s, ticket '%s', action %s, "
+		    "device counter %llu: INVALID (%s)", (unsigned long) (i + 1),
+		    dsn, tname,
 		    c->action, (unsigned long long) c->deviceCounter,
 		    result.coc[i].why);
 	}

@@ -426,7 +426,7 @@ FillProject(JmProject *p)
     for (i = 0; i < 4; i++) {
 	t = &p->jobs[0].tasks[i];
 	t->name = malloc(16);
-	snprintf(t->name, 16, "T%zu", i);
+	snprintf(t->name, 16, "T%lu", (unsigned long) i);
 	t->state = (JmTaskState) i;
 	t->internal = i == 1;
 	t->nTickets = 1;
