@@ -299,12 +299,24 @@ FpeTicketForAction(const ProtoJob *job, const char *device, const char *action)
 
 /*
  * FpeHistory --
- *	Records a command for export_script.
+ *	Records a command for export_script (an FTP password masked: it is
+ *	never written in clear).
  */
 void
 FpeHistory(FpeSession *s, int objc, Tcl_Obj *const objv[])
 {
-    Tcl_Obj *cmd = Tcl_NewListObj(objc, objv);
+    Tcl_Obj *cmd = Tcl_NewListObj(0, NULL);
+    int i;
+
+    for (i = 0; i < objc; i++) {
+	/* A password never reaches an exported script. */
+	if (i > 0 && strcmp(Tcl_GetString(objv[i - 1]), "-ftp_password") == 0) {
+	    Tcl_ListObjAppendElement(NULL, cmd, Tcl_NewStringObj("********",
+		    -1));
+	} else {
+	    Tcl_ListObjAppendElement(NULL, cmd, objv[i]);
+	}
+    }
 
     if (Tcl_IsShared(s->history)) {
 	Tcl_Obj *copy = Tcl_DuplicateObj(s->history);
