@@ -1495,8 +1495,12 @@ ServeTxn(RoleMhsm *m, void *data, ProtoError *err)
 	time_t t = (time_t) old.served;
 	struct tm tmv;
 
-	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S",
-		gmtime_r(&t, &tmv) ? &tmv : NULL);
+#ifdef _WIN32
+	gmtime_s(&tmv, &t);
+#else
+	gmtime_r(&t, &tmv);
+#endif
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tmv);
 	ServedFree(&old);
 	return Fail(err, ROLE_MHSM_REPLAYED, "this job request was already "
 		"served by M-HSM %s on %s UTC: a request is served once (a "

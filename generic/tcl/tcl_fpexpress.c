@@ -268,6 +268,23 @@ FpeIdHex(const uint8_t id[PROTO_TICKET_ID], char out[2 * PROTO_TICKET_ID + 1])
 }
 
 /*
+ * FpeLocalTime --
+ *	Local time as text (the tools' logs and script headers use it).
+ */
+void
+FpeLocalTime(time_t t, const char *fmt, char *buf, size_t len)
+{
+    struct tm tmv;
+
+#ifdef _WIN32
+    localtime_s(&tmv, &t);
+#else
+    localtime_r(&t, &tmv);
+#endif
+    strftime(buf, len, fmt, &tmv);
+}
+
+/*
  * FpeCanonDie --
  *	A die's canonical name, to compare a job's device with a board's.
  */
@@ -1807,7 +1824,6 @@ ExportScriptObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
     Tcl_Obj *v[2], *script, **cmds, *cwd;
     char *path, date[64];
     time_t now = time(NULL);
-    struct tm tmv;
     const char *bytes;
     int relative = 0, n, i, len, rc = TCL_ERROR;
 
@@ -1829,8 +1845,7 @@ ExportScriptObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 	cwd = Tcl_NewStringObj(".", -1);
 	Tcl_IncrRefCount(cwd);
     }
-    strftime(date, sizeof(date), "%a %b %d %H:%M:%S %Y",
-	    localtime_r(&now, &tmv));
+    FpeLocalTime(now, "%a %b %d %H:%M:%S %Y", date, sizeof(date));
     script = Tcl_ObjPrintf("# Microsemi Tcl Script\n# flashpro\n# Date: %s\n"
 	    "# Directory %s\n# File %s\n\n", date, Tcl_GetString(cwd), path);
     Tcl_IncrRefCount(script);

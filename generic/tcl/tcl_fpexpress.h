@@ -16,6 +16,8 @@
 #ifndef SPPS_TCL_FPEXPRESS_H
 #define SPPS_TCL_FPEXPRESS_H
 
+#include <time.h>
+
 #include "spps_tcl.h"
 #include "plat.h"
 #include "proto/proto.h"
@@ -151,6 +153,9 @@ int FpeTicketForAction(const ProtoJob *job, const char *device,
 
 /* FpeIdHex -- a ticket id as 40 hex digits. */
 void FpeIdHex(const uint8_t id[PROTO_TICKET_ID], char out[2 * PROTO_TICKET_ID + 1]);
+
+/* FpeLocalTime -- t as local time, formatted by strftime's fmt. */
+void FpeLocalTime(time_t t, const char *fmt, char *buf, size_t len);
 
 /* FpeCanonDie -- a die's canonical name (sim_die_canon), or the name. */
 void FpeCanonDie(const char *die, char out[32]);

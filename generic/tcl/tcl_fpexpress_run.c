@@ -450,7 +450,6 @@ RunOne(Tcl_Interp *interp, FpeSession *s, const char *prg, Failure *f)
     SimError serr;
     char dsn[2 * PROTO_DSN + 1], jobDie[32], when[64];
     time_t start = time(NULL), end;
-    struct tm tmv;
     long elapsed;
     int rc;
 
@@ -493,8 +492,7 @@ RunOne(Tcl_Interp *interp, FpeSession *s, const char *prg, Failure *f)
     sim_session_close(session);
     end = time(NULL);
     elapsed = (long) (end - start);
-    strftime(when, sizeof(when), "%a %b %d %H:%M:%S %Y",
-	    localtime_r(&end, &tmv));
+    FpeLocalTime(end, "%a %b %d %H:%M:%S %Y", when, sizeof(when));
     if (rc != EXIT_OK) {
 	LogPrg(interp, prg, "Error: %s", Tcl_GetString(f->msg));
     }
