@@ -1,8 +1,9 @@
 # demo.tcl --
 #
-#	The whole SPPS flow of the tutorial (seed 002), played by the jobmgr
+#	The whole SPPS flow of Microchip's tutorial TU0823, played by the jobmgr
 #	and FPExpress programs on software HSMs and a simulated bench, in a
-#	fresh workspace: an OE folder, a CM folder, and its own SPPS_HOME.
+#	fresh workspace: an OE folder and a CM folder, each side with its own
+#	SPPS_HOME, sharing only the simulated vendor and the files sent.
 #	Prints every step's tool log (figures 27 to 30 are the job status
 #	steps), then a summary counted from the logs.  Exits 1 if any step
 #	did not behave as the tutorial says.
@@ -21,7 +22,8 @@ package require Tcl 8.6
 source [file join [file dirname [file normalize [info script]]] tutorial_flow.tcl]
 
 proc usage {} {
-    puts stderr "usage: tclsh [file tail [info script]] ?-build DIR? ?-workspace DIR?"
+    puts stderr "usage: tclsh [file tail [info script]] ?-build DIR?\
+	    ?-workspace DIR?"
     exit 2
 }
 
@@ -110,8 +112,10 @@ try {
 }
 puts "SPPS tutorial flow (TU0823) with jobmgr and FPExpress"
 puts "workspace $workspace"
-puts "  OE/, CM/            the Operations Engineer's and the Contract Manufacturer's folders"
-puts "  OE-home/, CM-home/  their SPPS_HOMEs: the U-HSM; the M-HSM and the programmer bench"
+puts "  OE/, CM/            the Operations Engineer's and the Contract\
+      Manufacturer's folders"
+puts "  OE-home/, CM-home/  their SPPS_HOMEs: the U-HSM; the M-HSM and the\
+      programmer bench"
 puts "  vendor/             SPPS_FACTORY: the simulated vendor, whom both trust"
 puts ""
 

@@ -1,11 +1,11 @@
 # tutorial_flow.tcl --
 #
-#	The tutorial's SPPS flow (seed 002) played end to end by the jobmgr
-#	and FPExpress programs, each run a separate process, as an Operations
-#	Engineer (OE) and a Contract Manufacturer (CM) would run them: the
-#	tutorial's scripts unchanged, in an OE folder and a CM folder of a
-#	fresh workspace, files copied between the folders as they would be
-#	sent, boards handled through spps::sim inside FPExpress scripts.
+#	The SPPS flow of Microchip's tutorial TU0823, played end to end by
+#	the jobmgr and FPExpress programs, each run a separate process, as an
+#	Operations Engineer (OE) and a Contract Manufacturer (CM) would run
+#	them: the tutorial's scripts unchanged, in an OE folder and a CM
+#	folder of a fresh workspace, files copied between the folders as they
+#	would be sent, boards handled through spps::sim in FPExpress scripts.
 #
 #	Sourced by examples/demo.tcl (which prints the flow) and by
 #	tests/tutorial.test (which asserts it).  Plain Tcl 8.6: it needs only
@@ -257,8 +257,8 @@ proc ::tutorial::Send {id from to file} {
     return $rec
 }
 
-# tutorial::Expect rec problem ?condition? --
-#	Marks a problem on rec unless condition (an expression, evaluated in
+# tutorial::Expect recVar problem condition --
+#	Marks a problem on the record unless condition (an expression, evaluated in
 #	the caller) holds; a record with a problem already keeps the first.
 proc ::tutorial::Expect {recVar problem cond} {
     upvar 1 $recVar rec
@@ -318,17 +318,20 @@ proc ::tutorial::verdicts {text kind} {
 #	(the device's line "programmer 'P' : Error: ... no authorization code
 #	left").
 proc ::tutorial::refusals {text} {
-    regexp -all -line {^programmer '[^']*' : Error: .*has no authorization code left} $text
+    regexp -all -line \
+	{^programmer '[^']*' : Error: .*has no authorization code left} $text
 }
 
 # tutorial::passed text action -- the actions that passed in a log.
 proc ::tutorial::passed {text action} {
-    regexp -all -line "^programmer '\[^'\]*' : Executing action $action PASSED\\.\$" $text
+    regexp -all -line \
+	"^programmer '\[^'\]*' : Executing action $action PASSED\\.\$" $text
 }
 
 # tutorial::dsn text -- the device DSN a Demo_Connect_Board run connected.
 proc ::tutorial::dsn {text} {
-    if {![regexp -line {^Board connected to .*device DSN ([0-9a-f]+),} $text -> d]} {
+    if {![regexp -line {^Board connected to .*device DSN ([0-9a-f]+),} $text \
+	    -> d]} {
 	return ""
     }
     return $d
