@@ -1765,6 +1765,17 @@ LoadTxn(RoleMhsm *m, void *data, ProtoError *err)
 		rc = Fail(err, ROLE_MHSM_CORRUPT, "ticket ID %s of job '%s' is "
 			"held for another request", IdText(t.id, id),
 			job->jobName);
+	    } else if (CRYPTO_memcmp(t.secret->kip, l->secrets[i].kip,
+		    PROTO_KEY) != 0
+		    || memcmp(t.secret->designDigest, l->secrets[i].designDigest,
+			    PROTO_DIGEST) != 0
+		    || strcmp(t.secret->keyMode, l->secrets[i].keyMode) != 0) {
+		/* Shared tickets must be the same tickets: a job with another
+		 * bitstream or key for them is not the job loaded before. */
+		rc = Fail(err, ROLE_MHSM_CORRUPT, "job '%s': ticket '%s' (ID %s) "
+			"is held with another bitstream or key mode; this job is "
+			"not the one its tickets were loaded from", job->jobName,
+			t.name, IdText(t.id, id));
 	    } else {
 		held[i] = 1;
 		l->shared++;

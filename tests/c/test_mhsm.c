@@ -569,6 +569,18 @@ TestJobBinding(void)
     CHECK_EQ(shared, 2);
     CHECK_EQ(Left(mhsmA, &job, 0), 2);
 
+    /* Another job for the same tickets (another bitstream key): refused. */
+    {
+	ProtoJob other;
+	size_t img2Len;
+	uint8_t *img2 = MakeJob(&reply, specs, "M2S090", "KFPE", &img2Len);
+
+	CHECK_EQ(role_mhsm_load_job(mhsmA, img2, img2Len, "job", &other,
+		&shared, &err), ROLE_MHSM_CORRUPT);
+	CHECK(strstr(err.msg, "another bitstream") != NULL);
+	free(img2);
+    }
+
     /* Terminated: never loadable again. */
     CHECK_EQ(role_mhsm_status(mhsmA, &job, ROLE_MHSM_TERMINATE, NULL, NULL,
 	    NULL, &err), 0);
