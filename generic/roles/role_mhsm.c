@@ -2589,25 +2589,37 @@ StatusTxn(RoleMhsm *m, void *data, ProtoError *err)
     return rc;
 }
 
-/* Writes the end status into the archive folder (best effort is not
- * enough: a failure is reported, the tickets stay removed). */
-static int
-Archive(RoleMhsm *m, const ProtoStatus *st, const uint8_t *image, size_t len,
-	ProtoError *err)
+/*
+ * role_mhsm_archive --
+ *	Writes a status image into the archive folder: the end status as
+ *	job-<h>-end.status, an intermediate one as job-<h>-status-<seq>.status
+ *	(<h>: the first 20 bytes of the request digest in hex).
+ */
+int
+role_mhsm_archive(RoleMhsm *m, const ProtoStatus *st, const uint8_t *image,
+	size_t len, char **pathOut, ProtoError *err)
 {
     char *dir = role_mhsm_archive_dir(m), *path = NULL, name[128], hex[41];
     PlatError pe;
     int rc = 0;
 
     proto_hex(st->requestDigest, 20, hex);
-    snprintf(name, sizeof(name), "job-%s-%s.status", hex,
-	    st->isEnd ? "end" : "status");
+    if (st->isEnd) {
+	snprintf(name, sizeof(name), "job-%s-end.status", hex);
+    } else {
+	snprintf(name, sizeof(name), "job-%s-status-%llu.status", hex,
+		(unsigned long long) st->sequence);
+    }
     if (dir == NULL || (path = plat_join(dir, name)) == NULL) {
 	rc = Fail(err, ROLE_MHSM_FAIL, "no memory");
     } else if (plat_mkdirs(dir, 0700, &pe) != 0
 	    || plat_write_file_durable(path, image, len, 0600, &pe) != 0) {
 	rc = Fail(err, ROLE_MHSM_FAIL, "cannot archive the job status: %s",
 		pe.msg);
+    }
+    if (rc == 0 && pathOut != NULL) {
+	*pathOut = path;
+	path = NULL;
     }
     free(path);
     free(dir);
@@ -2658,7 +2670,8 @@ role_mhsm_status(RoleMhsm *m, const ProtoJob *job, int mode, uint8_t **image,
 	    rc = Fail(err, ROLE_MHSM_FAIL, "job status: %s", why.msg);
 	    goto done;
 	}
-	if (st.isEnd && (rc = Archive(m, &st, img, imgLen, err)) != 0) {
+	if (st.isEnd && (rc = role_mhsm_archive(m, &st, img, imgLen, NULL,
+		err)) != 0) {
 	    free(img);
 	    goto done;
 	}

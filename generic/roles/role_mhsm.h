@@ -275,4 +275,13 @@ int role_mhsm_remove_tickets(RoleMhsm *mhsm, const uint8_t *ids, size_t n,
 /* The archive folder of ended tickets: <state dir>/archive (malloc'ed). */
 char *role_mhsm_archive_dir(const RoleMhsm *mhsm);
 
+/*
+ * role_mhsm_archive --
+ *	Writes a status file image into the archive folder (role_mhsm_status
+ *	does it for every end status; get_job_status -archive for an
+ *	intermediate one).  *path (optional) gets the file's path (malloc'ed).
+ */
+int role_mhsm_archive(RoleMhsm *mhsm, const ProtoStatus *status,
+	const uint8_t *image, size_t len, char **path, ProtoError *err);
+
 #endif /* SPPS_ROLE_MHSM_H */

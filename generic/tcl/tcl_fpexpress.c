@@ -1965,19 +1965,19 @@ SetFpexpressModeObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 /* ------------------------------------------------------------------ */
 
 const FpeCommand fpeMainCommands[] = {
-    {"set_hsm_params", SetHsmParamsObjCmd},
-    {"process_job_request", ProcessJobRequestObjCmd},
-    {"create_job_project", CreateJobProjectObjCmd},
-    {"open_project", OpenProjectObjCmd},
-    {"close_project", CloseProjectObjCmd},
-    {"save_project", SaveProjectObjCmd},
-    {"set_programming_action", SetProgrammingActionObjCmd},
-    {"list_all_hsm_tickets", ListAllHsmTicketsObjCmd},
-    {"remove_hsm_tickets", RemoveHsmTicketsObjCmd},
-    {"save_log", SaveLogObjCmd},
-    {"export_script", ExportScriptObjCmd},
-    {"set_fpexpress_mode", SetFpexpressModeObjCmd},
-    {NULL, NULL}
+    {"set_hsm_params", SetHsmParamsObjCmd, NULL},
+    {"process_job_request", ProcessJobRequestObjCmd, NULL},
+    {"create_job_project", CreateJobProjectObjCmd, NULL},
+    {"open_project", OpenProjectObjCmd, NULL},
+    {"close_project", CloseProjectObjCmd, NULL},
+    {"save_project", SaveProjectObjCmd, NULL},
+    {"set_programming_action", SetProgrammingActionObjCmd, NULL},
+    {"list_all_hsm_tickets", ListAllHsmTicketsObjCmd, NULL},
+    {"remove_hsm_tickets", RemoveHsmTicketsObjCmd, NULL},
+    {"save_log", SaveLogObjCmd, NULL},
+    {"export_script", ExportScriptObjCmd, NULL},
+    {"set_fpexpress_mode", SetFpexpressModeObjCmd, NULL},
+    {NULL, NULL, NULL}
 };
 
 /*
@@ -2006,7 +2006,7 @@ SppsFpexpress_Init(Tcl_Interp *interp)
     for (t = 0; tables[t] != NULL; t++) {
 	for (i = 0; tables[t][i].name != NULL; i++) {
 	    Tcl_CreateObjCommand(interp, tables[t][i].name, tables[t][i].proc,
-		    NULL, NULL);
+		    (ClientData) tables[t][i].data, NULL);
 	}
     }
     return TCL_OK;

@@ -62,10 +62,11 @@ typedef struct FpeSession {
 
 FpeSession *FpeGetSession(Tcl_Interp *interp);
 
-/* A command of the set. */
+/* A command of the set (data: its client data, usually NULL). */
 typedef struct FpeCommand {
     const char *name;
     Tcl_ObjCmdProc *proc;
+    const void *data;
 } FpeCommand;
 
 extern const FpeCommand fpeMainCommands[];	/* tcl_fpexpress.c */

@@ -700,28 +700,24 @@ Programmed(const ProtoStatus *st)
     return n;
 }
 
-/* Writes a copy of a status image into the M-HSM's archive folder. */
+/*
+ * ArchiveCopy --
+ *	Writes a copy of a status image into the M-HSM's archive folder.
+ */
 static int
 ArchiveCopy(Tcl_Interp *interp, FpeSession *s, const ProtoStatus *st,
 	const uint8_t *image, size_t len)
 {
-    char *dir = role_mhsm_archive_dir(s->mhsm), *path, hex[41], name[96];
-    PlatError pe;
-    int rc;
+    ProtoError err;
+    char *path = NULL;
+    int fail;
 
-    proto_hex(st->requestDigest, 20, hex);
-    snprintf(name, sizeof(name), "job-%s-status-%llu.status", hex,
-	    (unsigned long long) st->sequence);
-    path = dir != NULL ? plat_join(dir, name) : NULL;
-    if (path == NULL || plat_mkdirs(dir, 0700, &pe) != 0) {
-	rc = Spps_Error(interp, "FILE IO", "cannot archive the job status: %s",
-		path == NULL ? "out of memory" : pe.msg);
-    } else if ((rc = FpeWriteFile(interp, path, image, len, 0600)) == TCL_OK) {
-	Spps_Log(interp, "Job status archived in '%s'", path);
+    if ((fail = role_mhsm_archive(s->mhsm, st, image, len, &path, &err)) != 0) {
+	return FpeMhsmError(interp, "MHSM", fail, NULL, &err);
     }
+    Spps_Log(interp, "Job status archived in '%s'", path);
     free(path);
-    free(dir);
-    return rc;
+    return TCL_OK;
 }
 
 /*
@@ -1315,6 +1311,7 @@ GetConnectedProgrammersObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
  *	given in MHz or in Hz.
  */
 typedef struct PrgModel {
+    const char *cmd;
     const char *type;
     int vpump, clkMode, sck;	/* which options it has */
     const int *freqs;		/* allowed MHz, 0-terminated; NULL: 1..maxFreq */
@@ -1325,10 +1322,10 @@ static const int fp3Freqs[] = {1, 2, 3, 4, 6, 0};
 static const int fp4Freqs[] = {1, 2, 3, 4, 5, 6, 0};
 static const int fp5Freqs[] = {1, 2, 3, 4, 5, 6, 10, 15, 30, 0};
 static const PrgModel models[] = {
-    {"FlashPro3", 1, 1, 0, fp3Freqs, 6},
-    {"FlashPro4", 1, 1, 0, fp4Freqs, 6},
-    {"FlashPro5", 0, 0, 0, fp5Freqs, 30},
-    {"FlashPro6", 1, 0, 1, NULL, 20}
+    {"configure_flashpro3_prg", "FlashPro3", 1, 1, 0, fp3Freqs, 6},
+    {"configure_flashpro4_prg", "FlashPro4", 1, 1, 0, fp4Freqs, 6},
+    {"configure_flashpro5_prg", "FlashPro5", 0, 0, 0, fp5Freqs, 30},
+    {"configure_flashpro6_prg", "FlashPro6", 1, 0, 1, NULL, 20}
 };
 
 /*
@@ -1391,13 +1388,14 @@ CheckFreq(Tcl_Interp *interp, const PrgModel *m, Tcl_Obj *value, int *mhz)
 }
 
 /*
- * ConfigurePrg --
- *	Parses and checks the options of configure_flashpro<N>_prg for a
- *	model, and keeps them for the session and the open project.
+ * ConfigurePrgObjCmd --
+ *	configure_flashpro<N>_prg (client data: its PrgModel): parses and
+ *	checks the options for the model, and keeps them for the session and
+ *	the open project.
  */
 static int
-ConfigurePrg(Tcl_Interp *interp, const PrgModel *m, int objc,
-	Tcl_Obj *const objv[], const char *cmd)
+ConfigurePrgObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
+	Tcl_Obj *const objv[])
 {
     static const char *const clkModes[] = {"discrete_clk", "free_running_clk",
 	NULL};
@@ -1410,6 +1408,8 @@ ConfigurePrg(Tcl_Interp *interp, const PrgModel *m, int objc,
 	{"sck_freq", SPPS_OPT_STRING, 0, NULL, NULL},
 	{NULL, 0, 0, NULL, NULL}
     };
+    const PrgModel *m = cd;
+    const char *cmd = m->cmd;
     FpeSession *s = FpeGetSession(interp);
     Tcl_Obj *v[6], *conf = NULL, *usage;
     double sck;
@@ -1500,73 +1500,21 @@ ConfigurePrg(Tcl_Interp *interp, const PrgModel *m, int objc,
     return rc;
 }
 
-/*
- * ConfigureFp3ObjCmd --
- *	configure_flashpro3_prg.
- */
-static int
-ConfigureFp3ObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
-	Tcl_Obj *const objv[])
-{
-    (void) cd;
-    return ConfigurePrg(interp, &models[0], objc, objv,
-	    "configure_flashpro3_prg");
-}
-
-/*
- * ConfigureFp4ObjCmd --
- *	configure_flashpro4_prg.
- */
-static int
-ConfigureFp4ObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
-	Tcl_Obj *const objv[])
-{
-    (void) cd;
-    return ConfigurePrg(interp, &models[1], objc, objv,
-	    "configure_flashpro4_prg");
-}
-
-/*
- * ConfigureFp5ObjCmd --
- *	configure_flashpro5_prg.
- */
-static int
-ConfigureFp5ObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
-	Tcl_Obj *const objv[])
-{
-    (void) cd;
-    return ConfigurePrg(interp, &models[2], objc, objv,
-	    "configure_flashpro5_prg");
-}
-
-/*
- * ConfigureFp6ObjCmd --
- *	configure_flashpro6_prg.
- */
-static int
-ConfigureFp6ObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
-	Tcl_Obj *const objv[])
-{
-    (void) cd;
-    return ConfigurePrg(interp, &models[3], objc, objv,
-	    "configure_flashpro6_prg");
-}
-
 const FpeCommand fpeRunCommands[] = {
-    {"run_selected_actions", RunSelectedActionsObjCmd},
-    {"get_job_status", GetJobStatusObjCmd},
-    {"complete_prog_job", CompleteProgJobObjCmd},
-    {"ping_prg", PingPrgObjCmd},
-    {"scan_chain_prg", ScanChainPrgObjCmd},
-    {"self_test_prg", SelfTestPrgObjCmd},
-    {"set_prg_name", SetPrgNameObjCmd},
-    {"enable_prg", EnablePrgObjCmd},
-    {"remove_prg", RemovePrgObjCmd},
-    {"refresh_prg_list", RefreshPrgListObjCmd},
-    {"get_connected_programmers", GetConnectedProgrammersObjCmd},
-    {"configure_flashpro3_prg", ConfigureFp3ObjCmd},
-    {"configure_flashpro4_prg", ConfigureFp4ObjCmd},
-    {"configure_flashpro5_prg", ConfigureFp5ObjCmd},
-    {"configure_flashpro6_prg", ConfigureFp6ObjCmd},
-    {NULL, NULL}
+    {"run_selected_actions", RunSelectedActionsObjCmd, NULL},
+    {"get_job_status", GetJobStatusObjCmd, NULL},
+    {"complete_prog_job", CompleteProgJobObjCmd, NULL},
+    {"ping_prg", PingPrgObjCmd, NULL},
+    {"scan_chain_prg", ScanChainPrgObjCmd, NULL},
+    {"self_test_prg", SelfTestPrgObjCmd, NULL},
+    {"set_prg_name", SetPrgNameObjCmd, NULL},
+    {"enable_prg", EnablePrgObjCmd, NULL},
+    {"remove_prg", RemovePrgObjCmd, NULL},
+    {"refresh_prg_list", RefreshPrgListObjCmd, NULL},
+    {"get_connected_programmers", GetConnectedProgrammersObjCmd, NULL},
+    {"configure_flashpro3_prg", ConfigurePrgObjCmd, &models[0]},
+    {"configure_flashpro4_prg", ConfigurePrgObjCmd, &models[1]},
+    {"configure_flashpro5_prg", ConfigurePrgObjCmd, &models[2]},
+    {"configure_flashpro6_prg", ConfigurePrgObjCmd, &models[3]},
+    {NULL, NULL, NULL}
 };
