@@ -1616,6 +1616,30 @@ CheckSignature(const ProtoContainer *c, const uint8_t key[PROTO_P384_PUB],
     return 0;
 }
 
+/*
+ * CheckSigner --
+ *	The checks of a file signed by an HSM that carries its own
+ *	certificate: the certificate is of the HSM the file names, is signed
+ *	by the vendor root (when root is given), and its key signed the file.
+ */
+static int
+CheckSigner(const ProtoContainer *c, const ProtoCert *cert, const char *uuid,
+	ProtoCertKind kind, const uint8_t *root, const char *what,
+	ProtoError *err)
+{
+    const char *signer = proto_cert_kind_name(kind);
+    ProtoError cerr;
+
+    if (strcmp(cert->subject, uuid) != 0) {
+	return proto_err(err, "%s: it names %s %s, and carries the "
+		"certificate of %s", what, signer, uuid, cert->subject);
+    }
+    if (root != NULL && proto_cert_verify(cert, kind, root, &cerr) != 0) {
+	return proto_err(err, "%s: %s", what, cerr.msg);
+    }
+    return CheckSignature(c, cert->signKey, what, signer, err);
+}
+
 /* The file's name in messages: what, or the message's default. */
 #define WHAT(what, dflt) ((what) != NULL ? (what) : (dflt))
 
@@ -1643,7 +1667,6 @@ proto_request_read(const uint8_t *image, size_t len, const char *what,
 {
     ProtoContainer c;
     ProtoRec rec;
-    ProtoError cerr;
 
     memset(m, 0, sizeof(*m));
     what = WHAT(what, WHERE_REQUEST);
@@ -1654,17 +1677,7 @@ proto_request_read(const uint8_t *image, size_t len, const char *what,
 	    || DecodeRequest(&rec, m) != 0) {
 	goto fail;
     }
-    if (strcmp(m->uhsmCert.subject, m->uhsmUuid) != 0) {
-	proto_err(err, "%s: it names U-HSM %s, and carries the certificate "
-		"of %s", what, m->uhsmUuid, m->uhsmCert.subject);
-	goto fail;
-    }
-    if (root != NULL && proto_cert_verify(&m->uhsmCert, PROTO_CERT_UHSM, root,
-	    &cerr) != 0) {
-	proto_err(err, "%s: %s", what, cerr.msg);
-	goto fail;
-    }
-    if (CheckSignature(&c, m->uhsmCert.signKey, what, "U-HSM", err) != 0) {
+    if (CheckSigner(&c, &m->uhsmCert, m->uhsmUuid, PROTO_CERT_UHSM, root, what, err) != 0) {
 	goto fail;
     }
     if (digest != NULL && proto_sha384(image, len, digest) != 0) {
@@ -1703,7 +1716,6 @@ proto_reply_read(const uint8_t *image, size_t len, const char *what,
 {
     ProtoContainer c;
     ProtoRec rec;
-    ProtoError cerr;
 
     memset(m, 0, sizeof(*m));
     what = WHAT(what, WHERE_REPLY);
@@ -1714,17 +1726,7 @@ proto_reply_read(const uint8_t *image, size_t len, const char *what,
 	    || DecodeReply(&rec, m) != 0) {
 	goto fail;
     }
-    if (strcmp(m->mhsmCert.subject, m->mhsmUuid) != 0) {
-	proto_err(err, "%s: it names M-HSM %s, and carries the certificate "
-		"of %s", what, m->mhsmUuid, m->mhsmCert.subject);
-	goto fail;
-    }
-    if (root != NULL && proto_cert_verify(&m->mhsmCert, PROTO_CERT_MHSM, root,
-	    &cerr) != 0) {
-	proto_err(err, "%s: %s", what, cerr.msg);
-	goto fail;
-    }
-    if (CheckSignature(&c, m->mhsmCert.signKey, what, "M-HSM", err) != 0) {
+    if (CheckSigner(&c, &m->mhsmCert, m->mhsmUuid, PROTO_CERT_MHSM, root, what, err) != 0) {
 	goto fail;
     }
     proto_container_free(&c);
@@ -1758,7 +1760,6 @@ proto_job_read(const uint8_t *image, size_t len, const char *what,
 {
     ProtoContainer c;
     ProtoRec rec;
-    ProtoError cerr;
 
     memset(m, 0, sizeof(*m));
     what = WHAT(what, WHERE_JOB);
@@ -1769,17 +1770,7 @@ proto_job_read(const uint8_t *image, size_t len, const char *what,
 	    || DecodeJob(&rec, m) != 0) {
 	goto fail;
     }
-    if (strcmp(m->uhsmCert.subject, m->uhsmUuid) != 0) {
-	proto_err(err, "%s: it names U-HSM %s, and carries the certificate "
-		"of %s", what, m->uhsmUuid, m->uhsmCert.subject);
-	goto fail;
-    }
-    if (root != NULL && proto_cert_verify(&m->uhsmCert, PROTO_CERT_UHSM, root,
-	    &cerr) != 0) {
-	proto_err(err, "%s: %s", what, cerr.msg);
-	goto fail;
-    }
-    if (CheckSignature(&c, m->uhsmCert.signKey, what, "U-HSM", err) != 0) {
+    if (CheckSigner(&c, &m->uhsmCert, m->uhsmUuid, PROTO_CERT_UHSM, root, what, err) != 0) {
 	goto fail;
     }
     proto_container_free(&c);
