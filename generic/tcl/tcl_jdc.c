@@ -63,16 +63,16 @@ ParseClients(Tcl_Interp *interp, const char *opt, Tcl_Obj *list,
 		|| size < 1 || size > (Tcl_WideInt) MAX_CLIENT
 		|| Tcl_GetString(f[0])[0] == '\0') {
 	    return Spps_ErrorObj(interp, Tcl_ObjPrintf("OPTION VALUE %s", opt),
-		    Tcl_ObjPrintf("Parameter '%s' has illegal value: '%s' (give "
-			    "{name size ?content file?}, size 1 to %u bytes).",
+		    Tcl_ObjPrintf("Parameter '%s' has illegal value. '%s': give "
+			    "{name size ?content file?}, size 1 to %u bytes.",
 			    opt, Tcl_GetString(items[i]), MAX_CLIENT));
 	}
 	name = Tcl_GetString(f[0]);
 	for (k = 0; k < i; k++) {
 	    if (strcmp(c[k].name, name) == 0) {
 		return Spps_ErrorObj(interp, Tcl_ObjPrintf("OPTION VALUE %s",
-			opt), Tcl_ObjPrintf("Parameter '%s' has illegal value: "
-			"client '%s' is given twice.", opt, name));
+			opt), Tcl_ObjPrintf("Parameter '%s' has illegal value. "
+			"Client '%s' is given twice.", opt, name));
 	    }
 	}
 	*nOut = (size_t) i + 1;
@@ -157,14 +157,14 @@ JdcCreateObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
     family = sim_die_family(die);
     if (family == NULL) {
 	Spps_ErrorObj(interp, Tcl_NewStringObj("OPTION VALUE die", -1),
-		Tcl_ObjPrintf("Parameter 'die' has illegal value: '%s' is not a "
+		Tcl_ObjPrintf("Parameter 'die' has illegal value. '%s' is not a "
 			"die spps knows (SmartFusion2, IGLOO2, PolarFire and "
 			"PolarFire SoC dies, e.g. M2S090TS, MPF300TS).", die));
 	goto done;
     }
     if (strcasecmp(family, Tcl_GetString(v[O_FAMILY])) != 0) {
 	Spps_ErrorObj(interp, Tcl_NewStringObj("OPTION VALUE family", -1),
-		Tcl_ObjPrintf("Parameter 'family' has illegal value: die %s is "
+		Tcl_ObjPrintf("Parameter 'family' has illegal value. Die %s is "
 			"of family %s, not '%s'.", die, family,
 			Tcl_GetString(v[O_FAMILY])));
 	goto done;
@@ -189,7 +189,7 @@ JdcCreateObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 	Tcl_GetWideIntFromObj(NULL, v[O_FABRIC], &fabricSize);
 	if (fabricSize < 0 || fabricSize > (Tcl_WideInt) MAX_FABRIC) {
 	    Spps_Error(interp, "OPTION VALUE fabric_size", "Parameter "
-		    "'fabric_size' has illegal value (0 to %u bytes).",
+		    "'fabric_size' has illegal value. Give 0 to %u bytes.",
 		    MAX_FABRIC);
 	    goto done;
 	}
@@ -198,7 +198,7 @@ JdcCreateObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 	if (Tcl_ListObjGetElements(NULL, v[O_SEC], &nSec, &sec) != TCL_OK
 		|| nSec % 2 != 0) {
 	    Spps_Error(interp, "OPTION VALUE security", "Parameter 'security' "
-		    "has illegal value: give {name value ...}.");
+		    "has illegal value. Give {name value ...}.");
 	    goto done;
 	}
     }
@@ -235,14 +235,14 @@ JdcCreateObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 		if (strcmp(Tcl_GetString(sec[k]), Tcl_GetString(sec[i])) == 0) {
 		    Spps_ErrorObj(interp, Tcl_NewStringObj(
 			    "OPTION VALUE security", -1), Tcl_ObjPrintf(
-			    "Parameter 'security' has illegal value: '%s' is "
+			    "Parameter 'security' has illegal value. '%s' is "
 			    "given twice.", Tcl_GetString(sec[i])));
 		    goto done;
 		}
 	    }
 	    if (Tcl_GetString(sec[i])[0] == '\0') {
 		Spps_Error(interp, "OPTION VALUE security", "Parameter "
-			"'security' has illegal value: an empty name.");
+			"'security' has illegal value. A name is empty.");
 		goto done;
 	    }
 	    jdc.security[i / 2].name = jm_strdup(Tcl_GetString(sec[i]));

@@ -791,8 +791,12 @@ InitBitstreamObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 	Tcl_GetBooleanFromObj(NULL, v[O_COC], &coc);
     }
     if (jm_features_parse(Tcl_GetString(v[O_FEATURES]), &features, &err) != 0) {
+	/* The reference's sentence, then why as a sentence of its own. */
+	if (err.msg[0] >= 'a' && err.msg[0] <= 'z') {
+	    err.msg[0] = (char) (err.msg[0] - 'a' + 'A');
+	}
 	Spps_ErrorObj(interp, Tcl_NewStringObj("OPTION VALUE features", -1),
-		Tcl_ObjPrintf("Parameter 'features' has illegal value: %s.",
+		Tcl_ObjPrintf("Parameter 'features' has illegal value. %s.",
 			err.msg));
 	goto done;
     }
@@ -905,8 +909,8 @@ InitBitstreamObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 		if (strcmp(bs.envmClients[k], bs.envmClients[i]) == 0) {
 		    Spps_ErrorObj(interp, Tcl_NewStringObj(
 			    "OPTION VALUE envm_clients", -1), Tcl_ObjPrintf(
-			    "Parameter 'envm_clients' has illegal value: "
-			    "'%s' is given twice.", bs.envmClients[i]));
+			    "Parameter 'envm_clients' has illegal value. "
+			    "Client '%s' is given twice.", bs.envmClients[i]));
 		    goto done;
 		}
 	    }
@@ -935,8 +939,9 @@ InitBitstreamObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 	    if (idx < 1 || idx > 6) {
 		Spps_ErrorObj(interp, Tcl_NewStringObj(
 			"OPTION VALUE per_device_keys", -1), Tcl_ObjPrintf(
-			"Parameter 'per_device_keys' has illegal value: '%s' "
-			"(expecting UEK1, UEK2, UEK3, UPK1, UPK2 or DPK).",
+			"Parameter 'per_device_keys' has illegal value. Key '%s' "
+			"has no per-device form (expecting UEK1, UEK2, UEK3, "
+			"UPK1, UPK2 or DPK).",
 			bs.perDevice[i]));
 		goto done;
 	    }
