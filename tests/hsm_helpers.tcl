@@ -57,17 +57,16 @@ proc aesKeyType {key} {
     return AES_[expr {8 * [string length $key]}]
 }
 
-# katRead FILE --
-#	The vectors of a known-answer file of tests/data: a list of dicts, one
-#	per "[name]" section, with its "field = value" lines as fields (values
-#	as written: hex, or a name such as "p256") and "name".  Lines starting
-#	with # are comments.
-proc katRead {file} {
+# katParse TEXT SOURCE --
+#	The vectors of known-answer text in the format of tests/data: a list
+#	of dicts, one per "[name]" section, with its "field = value" lines as
+#	fields (values as written: hex, or a name such as "p256") and "name".
+#	Lines starting with # are comments.  SOURCE names the text in errors.
+proc katParse {text source} {
     set vectors {}
     set cur {}
-    set f [open $file r]
     set lineNo 0
-    while {[gets $f line] >= 0} {
+    foreach line [split $text \n] {
         incr lineNo
         set line [string trim $line]
         if {$line eq "" || [string index $line 0] eq "#"} {
@@ -81,16 +80,22 @@ proc katRead {file} {
             continue
         }
         if {![regexp {^([A-Za-z0-9_]+)\s*=\s*(.*)$} $line -> field value]} {
-            close $f
-            error "$file:$lineNo: not a \"field = value\" line: $line"
+            error "$source:$lineNo: not a \"field = value\" line: $line"
         }
         dict set cur $field $value
     }
-    close $f
     if {[dict size $cur]} {
         lappend vectors $cur
     }
     return $vectors
+}
+
+# katRead FILE -- the vectors of a known-answer file of tests/data (katParse).
+proc katRead {file} {
+    set f [open $file r]
+    set text [read $f]
+    close $f
+    return [katParse $text $file]
 }
 
 # The directory of the known-answer files.
