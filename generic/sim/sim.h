@@ -209,7 +209,9 @@ typedef struct SimResult {
  *	code (SIM_REFUSED if it is not for this device and session, or for
  *	another action), decrypts the bitstream with its KIP and checks the
  *	design digest, then PROGRAM writes the design and keys, VERIFY
- *	compares (SIM_VERIFY on a difference), ERASE clears the design.  On
+ *	compares (SIM_VERIFY on a difference), ERASE clears the design (and
+ *	the security settings and user keys when the bitstream has the
+ *	SECURITY feature: "ERASE erases fabric and security").  On
  *	success *coc (malloc'ed) is the device's CoC message.  The device's
  *	state is written durably.  The session ends either way.
  */

@@ -249,7 +249,8 @@ ListGet(const uint8_t *data, size_t len, uint16_t tag, NamedList *l)
 /*
  * DeviceClearDesign --
  *	Erases the design of a device (ERASE, an interrupted PROGRAM):
- *	what it keeps are its settings and keys.
+ *	its security settings and keys stay (an ERASE of a bitstream with
+ *	the SECURITY feature clears them itself).
  */
 static void
 DeviceClearDesign(Device *d)
@@ -261,6 +262,29 @@ DeviceClearDesign(Device *d)
     memset(d->fabricDigest, 0, PROTO_DIGEST);
     ListFree(&d->envm);
     ListFree(&d->snvm);
+}
+
+/*
+ * HasFeature --
+ *	1 if the space-separated feature list (canonical upper case, as
+ *	docs/FORMATS.md has it) names feature.
+ */
+static int
+HasFeature(const char *features, const char *feature)
+{
+    size_t n = strlen(feature);
+    const char *p = features;
+
+    while (p != NULL && *p != '\0') {
+	while (*p == ' ') {
+	    p++;
+	}
+	if (strncmp(p, feature, n) == 0 && (p[n] == ' ' || p[n] == '\0')) {
+	    return 1;
+	}
+	p = strchr(p, ' ');
+    }
+    return 0;
 }
 
 /*
@@ -1163,6 +1187,11 @@ sim_session_run(SimSession *s, const char *action, const uint8_t *codeImage,
 	}
     } else {
 	DeviceClearDesign(&d);
+	if (HasFeature(bs->features, "SECURITY")) {
+	    /* The bitstream set the security: its ERASE clears it too. */
+	    ListFree(&d.security);
+	    ListFree(&d.keys);
+	}
 	d.interrupted = 0;
 	if (ContentDigest(&d, d.contentDigest) != 0) {
 	    DevFail(err, SIM_FAIL, "no memory");

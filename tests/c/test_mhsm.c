@@ -6,7 +6,9 @@
  *	generic/sim/sim_device.c): provisioning, requests and replays, jobs
  *	for the right and the wrong M-HSM, loading twice, the authenticity
  *	check, codes in each key mode, a code for another device, a replayed
- *	or altered code, KFP on a die without one, counters at zero and
+ *	or altered code, a code for another action, an altered or foreign
+ *	bitstream, VERIFY of another design, ERASE, KFP on a die without one,
+ *	counters at zero and
  *	unlimited, a pulled board and its pending reservation, CoCs, end of
  *	job and its certifiers, tombstones.  A stand-in U-HSM (a P-384 key
  *	certified by the factory) makes requests and jobs as the U-HSM role
@@ -827,6 +829,147 @@ TestDeviceProtocol(void)
     proto_job_free(&job);
 }
 
+/* One session of prg: challenge, authenticity check, a code for ticket i
+ * of job.  Returns the session (open), the code in *code. */
+static SimSession *
+CodeFor(RoleMhsm *m, const char *prg, const ProtoJob *job, size_t i,
+	uint8_t **code, size_t *codeLen, RoleMhsmCode *info)
+{
+    SimSession *s = NULL;
+    SimError serr;
+    ProtoError err;
+    RoleMhsmDevice dev;
+    uint8_t ch[PROTO_NONCE], *answer = NULL;
+    size_t answerLen;
+
+    *code = NULL;
+    if (sim_session_open(bench, prg, &s, NULL, &serr) != 0) {
+	return NULL;
+    }
+    if (role_mhsm_challenge(m, ch, &err) != 0
+	    || sim_session_authenticate(s, ch, &answer, &answerLen, &serr) != 0
+	    || role_mhsm_authenticate(m, ch, answer, answerLen, "M2S090", &dev,
+		    &err) != 0
+	    || role_mhsm_issue_code(m, ch, job->tickets[i].id, code, codeLen,
+		    info, &err) != 0) {
+	free(answer);
+	sim_session_close(s);
+	return NULL;
+    }
+    free(answer);
+    return s;
+}
+
+/*
+ * A code is good for one device, one action and one bitstream: the device
+ * refuses a PROGRAM code for ERASE, a second use of a code in its session,
+ * a bitstream altered in one byte, another design's bitstream; VERIFY of
+ * another design than the one it holds fails; ERASE clears the design.
+ * After every refusal the device holds what it held, and its reservation
+ * waits for it.
+ */
+static void
+TestDeviceRefusals(void)
+{
+    static const Spec specs[] = {{"P", "PROGRAM", 10}, {"V", "VERIFY", 10},
+	{"E", "ERASE", 10}};
+    char prg[SIM_NAME_MAX + 1];
+    uint8_t dsn[PROTO_DSN], *code = NULL, *coc = NULL;
+    size_t codeLen, cocLen;
+    ProtoJob job1, job2;
+    ProtoBitstream altered;
+    SimDeviceInfo info;
+    SimSession *s;
+    SimError serr;
+    RoleMhsmCode ci;
+    Run r;
+
+    /* Two jobs for the same die: two designs. */
+    CHECK_EQ(Served(mhsmA, "Refuse1", specs, 3, "M2S090", "KFPE", &job1), 0);
+    CHECK_EQ(Served(mhsmA, "Refuse2", specs, 3, "M2S090", "KFPE", &job2), 0);
+    CHECK(memcmp(job1.bitstreams[0].designDigest,
+	    job2.bitstreams[0].designDigest, PROTO_DIGEST) != 0);
+    NewBoard("M2S090", prg, dsn);
+
+    /* A PROGRAM code used for ERASE, then used a second time. */
+    s = CodeFor(mhsmA, prg, &job1, 0, &code, &codeLen, &ci);
+    CHECK(s != NULL);
+    CHECK_EQ(sim_session_run(s, "ERASE", code, codeLen, &job1.bitstreams[0],
+	    &coc, &cocLen, NULL, &serr), -1);
+    CHECK_EQ(serr.cond, SIM_REFUSED);
+    CHECK(strstr(serr.e.msg, "authorizes PROGRAM, not ERASE") != NULL);
+    CHECK_EQ(sim_session_run(s, "PROGRAM", code, codeLen, &job1.bitstreams[0],
+	    &coc, &cocLen, NULL, &serr), -1);
+    CHECK_EQ(serr.cond, SIM_REFUSED);
+    CHECK(coc == NULL);
+    sim_session_close(s);
+    free(code);
+    CHECK_EQ(sim_device_info(bench, dsn, &info, &serr), 0);
+    CHECK_EQ(info.programmed, 0);
+    CHECK_EQ(info.cocs, 0);
+    CHECK_EQ(Left(mhsmA, &job1, 0), 9);
+
+    /* The bitstream altered in one byte: refused under a valid code. */
+    altered = job1.bitstreams[0];
+    altered.cipher = malloc(altered.cipherLen);
+    CHECK(altered.cipher != NULL);
+    memcpy(altered.cipher, job1.bitstreams[0].cipher, altered.cipherLen);
+    altered.cipher[altered.cipherLen / 2] ^= 0x04;
+    s = CodeFor(mhsmA, prg, &job1, 0, &code, &codeLen, &ci);
+    CHECK(s != NULL);
+    CHECK_EQ(ci.reused, 1);
+    CHECK_EQ(sim_session_run(s, "PROGRAM", code, codeLen, &altered, &coc,
+	    &cocLen, NULL, &serr), -1);
+    CHECK_EQ(serr.cond, SIM_REFUSED);
+    CHECK(strstr(serr.e.msg, "does not decrypt") != NULL);
+    sim_session_close(s);
+    free(code);
+    free(altered.cipher);
+
+    /* Another design's bitstream under job 1's code. */
+    s = CodeFor(mhsmA, prg, &job1, 0, &code, &codeLen, &ci);
+    CHECK(s != NULL);
+    CHECK_EQ(sim_session_run(s, "PROGRAM", code, codeLen, &job2.bitstreams[0],
+	    &coc, &cocLen, NULL, &serr), -1);
+    CHECK_EQ(serr.cond, SIM_REFUSED);
+    CHECK(strstr(serr.e.msg, "not the one the authorization code is for")
+	    != NULL);
+    sim_session_close(s);
+    free(code);
+    CHECK_EQ(sim_device_info(bench, dsn, &info, &serr), 0);
+    CHECK_EQ(info.programmed, 0);
+    CHECK_EQ(Left(mhsmA, &job1, 0), 9);
+
+    /* Programmed with design 1 under the same reservation. */
+    r = RunAction(mhsmA, prg, &job1, 0, "M2S090");
+    CHECK_EQ(r.stage, AT_OK);
+    CHECK_EQ(r.code.reused, 1);
+    CHECK_EQ(r.after.completed, 1);
+    CHECK_EQ(Left(mhsmA, &job1, 0), 9);
+
+    /* VERIFY against design 2: the device holds another one. */
+    r = RunAction(mhsmA, prg, &job2, 1, "M2S090");
+    CHECK_EQ(r.stage, AT_DEVICE);
+    CHECK_EQ(r.cond, SIM_VERIFY);
+    CHECK_EQ(sim_device_info(bench, dsn, &info, &serr), 0);
+    CHECK_EQ(info.programmed, 1);
+    CHECK(memcmp(info.designDigest, job1.bitstreams[0].designDigest,
+	    PROTO_DIGEST) == 0);
+    /* VERIFY against design 1 passes; ERASE clears it. */
+    CHECK_EQ(RunAction(mhsmA, prg, &job1, 1, "M2S090").stage, AT_OK);
+    CHECK_EQ(RunAction(mhsmA, prg, &job1, 2, "M2S090").stage, AT_OK);
+    CHECK_EQ(sim_device_info(bench, dsn, &info, &serr), 0);
+    CHECK_EQ(info.programmed, 0);
+    CHECK_EQ(info.nKeys, 0);
+    CHECK_EQ(info.cocs, 3);
+    /* VERIFY of the blank device now fails. */
+    r = RunAction(mhsmA, prg, &job1, 1, "M2S090");
+    CHECK_EQ(r.stage, AT_DEVICE);
+    CHECK_EQ(r.cond, SIM_VERIFY);
+    proto_job_free(&job1);
+    proto_job_free(&job2);
+}
+
 /* A board pulled at each step: no code is lost, nothing is counted twice. */
 static void
 TestPulledBoard(void)
@@ -1057,6 +1200,7 @@ main(void)
     UNIT_RUN(TestDfk);
     UNIT_RUN(TestModeAndDie);
     UNIT_RUN(TestDeviceProtocol);
+    UNIT_RUN(TestDeviceRefusals);
     UNIT_RUN(TestPulledBoard);
     UNIT_RUN(TestEndOfJob);
     UNIT_RUN(TestCompleteAndList);
