@@ -9,8 +9,9 @@
  *	simulated device: request, reply (good, from another M-HSM, for
  *	another request, altered), export, loading on the bound M-HSM only,
  *	programming a board, status and end status validation (CoCs, end
- *	certifiers), and what must fail when anything is changed.  Runs with a
- *	private SPPS_HOME.
+ *	certifiers), and what must fail when anything is changed; a reply
+ *	refused by a U-HSM of another vendor root.  Runs with a private
+ *	SPPS_HOME.
  */
 
 #include <stdio.h>
@@ -1008,6 +1009,63 @@ TestFlow(void)
     free(repB);
 }
 
+/*
+ * TestForeignVendor --
+ *	A U-HSM trusts the M-HSMs of the vendor root it pinned at
+ *	provisioning, and no other: a good reply of a genuine M-HSM, seen by a
+ *	U-HSM of another vendor (another simulated factory), is refused for
+ *	its certificate (ROLE_FAIL_CERT) before anything else is looked at.
+ */
+static void
+TestForeignVendor(void)
+{
+    SimFactory *other = NULL;
+    uint8_t otherRoot[PROTO_P384_PUB], digest[PROTO_DIGEST], *req, *rep;
+    size_t reqLen, repLen;
+    char *dir = plat_join(home, "factory-other"), *names[2] = {"MyTicket1",
+	    "MyTicket2"};
+    RoleHsm *hsmX;
+    RoleUhsm *uhsmX = NULL;
+    ProtoReply reply;
+    ProtoError err;
+    RoleFail why;
+
+    setenv("SPPS_FACTORY", dir, 1);
+    CHECK_EQ(sim_factory_open(&other, &err), 0);
+    unsetenv("SPPS_FACTORY");
+    free(dir);
+    if (other == NULL) {
+	return;
+    }
+    CHECK_EQ(sim_factory_root(other, otherRoot, &err), 0);
+    CHECK(memcmp(otherRoot, root, sizeof(root)) != 0);
+    hsmX = OpenDir("uhsm-other-vendor");
+    CHECK_EQ(role_uhsm_provision(hsmX, "4", "34", otherRoot, Certify, other,
+	    &uhsmX, &why, &err), 0);
+    req = Request(uhsm, "MyProgJob", "10", &reqLen, digest);
+    rep = req != NULL ? Serve(mhsmA, req, reqLen, &repLen) : NULL;
+    CHECK(rep != NULL);
+    if (rep != NULL && uhsmX != NULL) {
+	/* The U-HSM of our vendor takes it... */
+	CHECK_EQ(role_uhsm_reply_check(uhsm, rep, repLen, "rep", digest, "10",
+		"MyProgJob", "MyHSMTask", names, 2, &reply, &why, &err), 0);
+	proto_reply_free(&reply);
+	/* ...the other vendor's does not. */
+	CHECK_EQ(role_uhsm_reply_check(uhsmX, rep, repLen, "rep", digest,
+		"10", "MyProgJob", "MyHSMTask", names, 2, &reply, &why, &err),
+		-1);
+	CHECK_EQ(why, ROLE_FAIL_CERT);
+	CHECK(strstr(err.msg, "vendor root") != NULL);
+    }
+    free(req);
+    free(rep);
+    if (uhsmX != NULL) {
+	role_uhsm_close(uhsmX);
+    }
+    role_hsm_close(hsmX);
+    sim_factory_close(other);
+}
+
 int
 main(void)
 {
@@ -1019,6 +1077,7 @@ main(void)
     UNIT_RUN(TestProject);
     UNIT_RUN(TestSettings);
     UNIT_RUN(TestFlow);
+    UNIT_RUN(TestForeignVendor);
     WorldDone();
     return UNIT_DONE("uhsm");
 }
