@@ -82,10 +82,11 @@ proc dieFamily {die} {
 # job request: a project with a job $name whose task has the tickets
 # given (a list of {ticket action max}); the request is $name.req.
 # Options: -mhsm UUID (the M-HSM the request names), -die DIE,
-# -keymode MODE, -tickets {...}, -internal 0|1.
+# -keymode MODE, -tickets {...}, -internal 0|1, -keyset {options of
+# create_keyset besides -file}.
 proc oeJob {name args} {
     array set o {-mhsm 0x10 -die M2S090TS -keymode KFPE -internal 0
-        -tickets {{T1 PROGRAM 2} {T2 VERIFY 2} {T3 ERASE 2}}}
+        -tickets {{T1 PROGRAM 2} {T2 VERIFY 2} {T3 ERASE 2}} -keyset {}}
     array set o $args
     file mkdir KeySet
     newOe
@@ -94,7 +95,7 @@ proc oeJob {name args} {
     if {![file exists $name.jdc]} {
         makeJdc $name.jdc $o(-die)
     }
-    oe create_keyset -file $name.keys
+    oe create_keyset -file $name.keys {*}$o(-keyset)
     oe new_project -location ./ -name P$name
     oe new_prog_data -data_name D -import_file ./$name.jdc -keyset_file $name.keys
     oe init_bitstream -data_name D -bitstream_name B -bitstream_type MASTER \
