@@ -27,9 +27,12 @@ if {![info exists ::sppsTestHome]} {
     # Remove it when the file's tests are done.
     rename ::tcltest::cleanupTests ::tcltest::SppsFileCleanupTests
     proc ::tcltest::cleanupTests {args} {
+        cd [file dirname $::sppsTestHome]
         file delete -force $::sppsTestHome
         uplevel 1 [list ::tcltest::SppsFileCleanupTests {*}$args]
     }
+    # The imported name still points at the renamed command: import anew.
+    namespace import -force ::tcltest::cleanupTests
 }
 
 # testdir NAME -- a fresh empty directory under the test file's home.
