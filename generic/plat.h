@@ -29,6 +29,8 @@ typedef struct PlatError {
  *	file in the same directory, syncs it, renames it over path, and syncs
  *	the directory.  After a crash, path holds either the old or the new
  *	content, never a mix.  The file is created with mode (e.g. 0600).
+ *	The temporary file is path.tmp<pid>; a successful write also removes
+ *	those of writers no longer running, so crashes leave no litter.
  */
 int plat_write_file_durable(const char *path, const void *data, size_t len,
 	int mode, PlatError *err);

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,6 +122,56 @@ plat_sync_dir(const char *dir, PlatError *err)
     return 0;
 }
 
+/*
+ * RemoveStaleTemps --
+ *	Removes the temporary files of path that writers which died before
+ *	their rename left behind (path.tmp<pid> of a process no longer
+ *	running), so that crashes leave no litter.  A live writer's file and
+ *	one of a process we may not signal are left alone.  Best effort:
+ *	nothing here can change what path holds.
+ */
+static void
+RemoveStaleTemps(const char *path, const char *dir)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash != NULL ? slash + 1 : path;
+    size_t baseLen = strlen(base);
+    struct dirent *ent;
+    DIR *d = opendir(dir);
+
+    if (d == NULL) {
+	return;
+    }
+    while ((ent = readdir(d)) != NULL) {
+	const char *digits;
+	char *end, *stale;
+	long pid;
+
+	if (strncmp(ent->d_name, base, baseLen) != 0
+		|| strncmp(ent->d_name + baseLen, ".tmp", 4) != 0) {
+	    continue;
+	}
+	digits = ent->d_name + baseLen + 4;
+	if (*digits < '0' || *digits > '9') {
+	    continue;
+	}
+	errno = 0;
+	pid = strtol(digits, &end, 10);
+	if (*end != '\0' || errno != 0 || pid <= 0 || pid == (long) getpid()
+		|| (pid_t) pid != pid) {
+	    continue;
+	}
+	if (kill((pid_t) pid, 0) == 0 || errno != ESRCH) {
+	    continue;
+	}
+	if ((stale = plat_join(dir, ent->d_name)) != NULL) {
+	    unlink(stale);
+	    free(stale);
+	}
+    }
+    closedir(d);
+}
+
 int
 plat_write_file_durable(const char *path, const void *data, size_t len,
 	int mode, PlatError *err)
@@ -171,6 +222,7 @@ plat_write_file_durable(const char *path, const void *data, size_t len,
 	free(dir);
 	return -1;
     }
+    RemoveStaleTemps(path, dir);
     free(tmp);
     free(dir);
     return 0;

@@ -367,6 +367,76 @@ plat_sync_dir(const char *dir, PlatError *err)
 }
 
 /*
+ * ProcessGone --
+ *	1 if no process with this id is running (a dead writer's id).
+ */
+static int
+ProcessGone(unsigned long pid)
+{
+    HANDLE h = OpenProcess(SYNCHRONIZE, FALSE, (DWORD) pid);
+    int gone;
+
+    if (h == NULL) {
+	return GetLastError() == ERROR_INVALID_PARAMETER;
+    }
+    gone = WaitForSingleObject(h, 0) == WAIT_OBJECT_0;
+    CloseHandle(h);
+    return gone;
+}
+
+/*
+ * RemoveStaleTemps --
+ *	Removes the temporary files of path that writers which died before
+ *	their rename left behind (path.tmp<pid> of a process no longer
+ *	running), so that crashes leave no litter.  A live writer's file is
+ *	left alone.  Best effort: nothing here can change what path holds.
+ */
+static void
+RemoveStaleTemps(const char *path, const char *dir)
+{
+    const char *base = path, *p;
+    size_t baseLen, i;
+    char **names;
+    PlatError ignored;
+
+    for (p = path; *p != '\0'; p++) {
+	if (*p == '/' || *p == '\\') {
+	    base = p + 1;
+	}
+    }
+    baseLen = strlen(base);
+    if (plat_list_dir(dir, &names, &ignored) != 0) {
+	return;
+    }
+    for (i = 0; names[i] != NULL; i++) {
+	const char *digits;
+	char *end, *stale;
+	unsigned long pid;
+
+	if (strncmp(names[i], base, baseLen) != 0
+		|| strncmp(names[i] + baseLen, ".tmp", 4) != 0) {
+	    continue;
+	}
+	digits = names[i] + baseLen + 4;
+	if (*digits < '0' || *digits > '9') {
+	    continue;
+	}
+	errno = 0;
+	pid = strtoul(digits, &end, 10);
+	if (*end != '\0' || errno != 0 || pid == 0
+		|| pid == (unsigned long) GetCurrentProcessId()
+		|| !ProcessGone(pid)) {
+	    continue;
+	}
+	if ((stale = plat_join(dir, names[i])) != NULL) {
+	    plat_remove(stale, &ignored);
+	    free(stale);
+	}
+    }
+    plat_free_list(names);
+}
+
+/*
  * plat_write_file_durable --
  *	temporary file, FlushFileBuffers, MoveFileExW with write-through,
  *	directory sync.
@@ -432,6 +502,7 @@ plat_write_file_durable(const char *path, const void *data, size_t len,
 	free(dir);
 	return -1;
     }
+    RemoveStaleTemps(path, dir);
     free(dir);
     return 0;
 
