@@ -2021,8 +2021,8 @@ role_mhsm_authenticate(RoleMhsm *m, const uint8_t challenge[PROTO_NONCE],
 	}
     }
     if (die != NULL && strcmp(die, a.die) != 0) {
-	return Fail(err, ROLE_MHSM_DIE, "device %s is a %s: the job's device "
-		"is a %s", dsnHex, a.die, die);
+	return Fail(err, ROLE_MHSM_DIE, "device %s has die %s: the job's device "
+		"has die %s", dsnHex, a.die, die);
     }
     s->state = SS_AUTHENTICATED;
     s->age = ++m->clock;

@@ -864,7 +864,7 @@ InsertChange(SimBench *bench, BenchState *st, void *data, SimError *err)
 
 	    if (in->die != NULL && strcmp(in->die, known) != 0) {
 		sim_dsn_format(dsn, hex);
-		return SimFail(err, SIM_BAD_VALUE, "device %s is a %s, not a %s",
+		return SimFail(err, SIM_BAD_VALUE, "device %s has die %s, not %s",
 			hex, known, in->die);
 	    }
 	    snprintf(die, sizeof(die), "%s", known);

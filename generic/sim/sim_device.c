@@ -1109,7 +1109,7 @@ sim_session_run(SimSession *s, const char *action, const uint8_t *codeImage,
     }
     if (sim_die_canon(bs->die, die) != 0 || strcmp(die, d.die) != 0) {
 	DevFail(err, SIM_REFUSED, "the device refused the bitstream: it is for "
-		"a %s, the device is a %s", bs->die, d.die);
+		"die %s, the device has die %s", bs->die, d.die);
 	goto done;
     }
 

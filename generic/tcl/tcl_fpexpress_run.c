@@ -471,8 +471,8 @@ RunOne(Tcl_Interp *interp, FpeSession *s, const char *prg, Failure *f)
     if (strcmp(info.die, jobDie) != 0) {
 	LogPrg(interp, prg, "%s", "Scan Chain FAILED.");
 	rc = Fail(f, EXIT_DEVICE_TYPE, Tcl_ObjPrintf("DEVICE DIE %s", dsn),
-		Tcl_ObjPrintf("the device on the chain of programmer '%s' is a "
-			"%s (DSN %s); device '%s' of the job is a %s", prg, info.die,
+		Tcl_ObjPrintf("the device on the chain of programmer '%s' has "
+			"die %s (DSN %s); device '%s' of the job has die %s", prg, info.die,
 			dsn, job->devices[0].name, jobDie));
 	goto done;
     }
