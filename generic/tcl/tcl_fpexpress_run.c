@@ -784,8 +784,15 @@ GetJobStatusObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
     FPE_BLANK(interp);
     Spps_Log(interp, "Getting job status ...");
     FPE_BLANK(interp);
+    if (st.isEnd) {
+	/* The codes left are those the job ended with: none can be used. */
+	Spps_Log(interp, "Job '%s' has ended (%s): its tickets are closed in "
+		"the HSM and no authorization code can be issued.",
+		st.jobName, st.endType);
+	FPE_BLANK(interp);
+    }
     for (i = 0; i < st.nTickets; i++) {
-	LogTicket(interp, &st.tickets[i], 0);
+	LogTicket(interp, &st.tickets[i], st.isEnd);
 	FPE_BLANK(interp);
     }
     if (archive && path == NULL) {
