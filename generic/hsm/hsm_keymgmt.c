@@ -145,6 +145,33 @@ SameKind(const char *fn, const HsmKey *old, const HsmKeyTypeInfo *ti,
 }
 
 /*
+ * KeyDestination --
+ *	Where a new or updated key goes.  A new key goes into its group
+ *	(0..HSM_MAX_KEY_GROUP, made ready for the key's kind); an update
+ *	replaces the existing key id, which must not be permanent and keeps
+ *	its type and kind (*old).
+ */
+static hsm_err_t
+KeyDestination(HsmKeyStore *ks, const char *fn, int create,
+	hsm_key_group_t group, uint32_t id, const HsmKeyTypeInfo *ti,
+	hsm_key_info_t info, HsmKey **old, HsmGroup **g)
+{
+    hsm_err_t err;
+
+    if (create) {
+	if (group > HSM_MAX_KEY_GROUP) {
+	    return hsm_fail(HSM_INVALID_PARAM, "%s: key_group is %u, groups "
+		    "are 0..%u", fn, (unsigned) group, HSM_MAX_KEY_GROUP);
+	}
+	return hsm_keystore_group_for(ks, group, info, g);
+    }
+    if ((err = KeyToChange(ks, fn, id, old, g)) != HSM_NO_ERROR) {
+	return err;
+    }
+    return SameKind(fn, *old, ti, info);
+}
+
+/*
  *----------------------------------------------------------------------
  *
  * Store --
@@ -319,23 +346,12 @@ hsm_generate_key(hsm_hdl_t key_management_hdl, op_generate_key_args_t *args)
 		ti->name);
 	goto done;
     }
-    if (create) {
-	if (args->key_group > HSM_MAX_KEY_GROUP) {
-	    err = hsm_fail(HSM_INVALID_PARAM, "%s: key_group is %u, groups are "
-		    "0..%u", fn, (unsigned) args->key_group, HSM_MAX_KEY_GROUP);
-	    goto done;
-	}
-	if ((err = hsm_keystore_group_for(ks, args->key_group, args->key_info,
-		&g)) != HSM_NO_ERROR) {
-	    goto done;
-	}
-    } else {
+    if (!create) {
 	id = *args->key_identifier;
-	if ((err = KeyToChange(ks, fn, id, &old, &g)) != HSM_NO_ERROR
-		|| (err = SameKind(fn, old, ti, args->key_info))
-		!= HSM_NO_ERROR) {
-	    goto done;
-	}
+    }
+    if ((err = KeyDestination(ks, fn, create, args->key_group, id, ti,
+	    args->key_info, &old, &g)) != HSM_NO_ERROR) {
+	goto done;
     }
     if ((err = NewSecret(op.obj->device, ti, secret, &pkey)) != HSM_NO_ERROR) {
 	goto done;
@@ -546,11 +562,6 @@ hsm_manage_key(hsm_hdl_t key_management_hdl, op_manage_key_args_t *args)
 		"update (got %u)", fn, (unsigned) args->key_group);
 	goto done;
     }
-    if (create && args->key_group > HSM_MAX_KEY_GROUP) {
-	err = hsm_fail(HSM_INVALID_PARAM, "%s: key_group is %u, groups are "
-		"0..%u", fn, (unsigned) args->key_group, HSM_MAX_KEY_GROUP);
-	goto done;
-    }
 
     /* The KEK. */
     if ((kek = hsm_secure_alloc(32)) == NULL
@@ -580,18 +591,12 @@ hsm_manage_key(hsm_hdl_t key_management_hdl, op_manage_key_args_t *args)
     }
 
     /* Where it goes. */
-    if (create) {
-	if ((err = hsm_keystore_group_for(ks, args->key_group, args->key_info,
-		&g)) != HSM_NO_ERROR) {
-	    goto done;
-	}
-    } else {
+    if (!create) {
 	id = *args->key_identifier;
-	if ((err = KeyToChange(ks, fn, id, &old, &g)) != HSM_NO_ERROR
-		|| (err = SameKind(fn, old, ti, args->key_info))
-		!= HSM_NO_ERROR) {
-	    goto done;
-	}
+    }
+    if ((err = KeyDestination(ks, fn, create, args->key_group, id, ti,
+	    args->key_info, &old, &g)) != HSM_NO_ERROR) {
+	goto done;
     }
     if ((key = hsm_keystore_new_key(id, ti->type, g->number, args->key_info,
 	    plain, ti->size)) == NULL) {
@@ -918,23 +923,12 @@ hsm_butterfly_key_expansion(hsm_hdl_t key_management_hdl,
 	    != HSM_NO_ERROR) {
 	goto done;
     }
-    if (create) {
-	if (args->key_group > HSM_MAX_KEY_GROUP) {
-	    err = hsm_fail(HSM_INVALID_PARAM, "%s: key_group is %u, groups are "
-		    "0..%u", fn, (unsigned) args->key_group, HSM_MAX_KEY_GROUP);
-	    goto done;
-	}
-	if ((err = hsm_keystore_group_for(ks, args->key_group, args->key_info,
-		&g)) != HSM_NO_ERROR) {
-	    goto done;
-	}
-    } else {
+    if (!create) {
 	id = *args->dest_key_identifier;
-	if ((err = KeyToChange(ks, fn, id, &old, &g)) != HSM_NO_ERROR
-		|| (err = SameKind(fn, old, ti, args->key_info))
-		!= HSM_NO_ERROR) {
-	    goto done;
-	}
+    }
+    if ((err = KeyDestination(ks, fn, create, args->key_group, id, ti,
+	    args->key_info, &old, &g)) != HSM_NO_ERROR) {
+	goto done;
     }
     if ((key = hsm_keystore_new_key(id, ti->type, g->number, args->key_info,
 	    out, ti->size)) == NULL) {
