@@ -944,17 +944,25 @@ CompleteProgJobObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 /* Programmer commands                                                  */
 /* ------------------------------------------------------------------ */
 
-/* Checks every -name of a repeatable list against the session. */
+/*
+ * NamedPrgs --
+ *	The programmers of a repeatable -name (*n names in *names), for the
+ *	commands that work on the connected list: connects first if need
+ *	be, and checks every name before the command acts on any.
+ */
 static int
-CheckNames(Tcl_Interp *interp, FpeSession *s, Tcl_Obj *list)
+NamedPrgs(Tcl_Interp *interp, FpeSession *s, Tcl_Obj *list, int *n,
+	Tcl_Obj ***names)
 {
-    Tcl_Obj **names;
-    int n, i;
+    int i;
 
-    Tcl_ListObjGetElements(NULL, list, &n, &names);
-    for (i = 0; i < n; i++) {
-	if (FpeFindPrg(s, Tcl_GetString(names[i])) == NULL) {
-	    return FpeNoPrg(interp, Tcl_GetString(names[i]));
+    if (NeedConnected(interp, s) != TCL_OK) {
+	return TCL_ERROR;
+    }
+    Tcl_ListObjGetElements(NULL, list, n, names);
+    for (i = 0; i < *n; i++) {
+	if (FpeFindPrg(s, Tcl_GetString((*names)[i])) == NULL) {
+	    return FpeNoPrg(interp, Tcl_GetString((*names)[i]));
 	}
     }
     return TCL_OK;
@@ -983,11 +991,9 @@ PingPrgObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 	    v) != TCL_OK) {
 	return TCL_ERROR;
     }
-    if (NeedConnected(interp, s) != TCL_OK || CheckNames(interp, s,
-	    v[0]) != TCL_OK) {
+    if (NamedPrgs(interp, s, v[0], &n, &names) != TCL_OK) {
 	goto done;
     }
-    Tcl_ListObjGetElements(NULL, v[0], &n, &names);
     for (i = 0; i < n; i++) {
 	const char *name = Tcl_GetString(names[i]);
 
@@ -1091,11 +1097,9 @@ SelfTestPrgObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 	    v) != TCL_OK) {
 	return TCL_ERROR;
     }
-    if (NeedConnected(interp, s) != TCL_OK || CheckNames(interp, s,
-	    v[0]) != TCL_OK) {
+    if (NamedPrgs(interp, s, v[0], &n, &names) != TCL_OK) {
 	goto done;
     }
-    Tcl_ListObjGetElements(NULL, v[0], &n, &names);
     for (i = 0; i < n; i++) {
 	FpePrg *p = FpeFindPrg(s, Tcl_GetString(names[i]));
 
@@ -1189,11 +1193,9 @@ EnablePrgObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 	return TCL_ERROR;
     }
     Tcl_GetBooleanFromObj(NULL, v[1], &enable);
-    if (NeedConnected(interp, s) != TCL_OK || CheckNames(interp, s,
-	    v[0]) != TCL_OK) {
+    if (NamedPrgs(interp, s, v[0], &n, &names) != TCL_OK) {
 	goto done;
     }
-    Tcl_ListObjGetElements(NULL, v[0], &n, &names);
     for (i = 0; i < n; i++) {
 	FpePrg *p = FpeFindPrg(s, Tcl_GetString(names[i]));
 
@@ -1231,11 +1233,9 @@ RemovePrgObjCmd(ClientData cd, Tcl_Interp *interp, int objc,
 	    v) != TCL_OK) {
 	return TCL_ERROR;
     }
-    if (NeedConnected(interp, s) != TCL_OK || CheckNames(interp, s,
-	    v[0]) != TCL_OK) {
+    if (NamedPrgs(interp, s, v[0], &n, &names) != TCL_OK) {
 	goto done;
     }
-    Tcl_ListObjGetElements(NULL, v[0], &n, &names);
     for (i = 0; i < n; i++) {
 	FpePrg *p = FpeFindPrg(s, Tcl_GetString(names[i]));
 
